@@ -1,0 +1,21 @@
+# oodflow: OOD detection benchmarks as one Snakemake DAG. Rules live in rules/*.smk.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/features.smk"
+include: "rules/scores.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

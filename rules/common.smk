@@ -1,0 +1,72 @@
+# Shared helpers: config validation (before any job runs), paths and input functions.
+from oodflow import config as oodflow_config
+from oodflow.scores import NETWORK_SCORES
+from oodflow.steps import run_config
+
+try:
+    _validated = oodflow_config.validate(config)
+except oodflow_config.ConfigError as err:
+    raise WorkflowError(str(err)) from None
+config.clear()
+config.update(_validated)
+
+BENCH = config["benchmark"]["name"]
+OUT = f"results/{BENCH}"
+LOGS = f"logs/{BENCH}"
+RUNS = list(config["runs"])
+SCORES = list(config["scores"])
+OOD_SETS = list(config["benchmark"]["ood_sets"])
+ID_SPLITS = ["train", "val", "test"]
+# Sets that are scored: the ID test split (key "id") and every OOD set (key = its name).
+EVAL_SETS = {"id": "test", **{name: f"ood/{name}" for name in OOD_SETS}}
+
+
+wildcard_constraints:
+    run="|".join(RUNS),
+    score="|".join(SCORES),
+    ood="[A-Za-z0-9_]+",
+    dataset="train|val|test|ood/[A-Za-z0-9_]+",
+
+
+def final_outputs():
+    return [
+        f"{OUT}/data/manifest.json",
+        f"{OUT}/tables/metrics.csv",
+        f"{OUT}/metrics.json",
+        f"{OUT}/tables/fpr95_auroc.md",
+        f"{OUT}/tables/fpr95_auroc.tex",
+        *expand(f"{OUT}/figures/{{run}}/hist_{{score}}.png", run=RUNS, score=SCORES),
+        *expand(f"{OUT}/figures/{{run}}/roc_{{score}}.png", run=RUNS, score=SCORES),
+    ]
+
+
+def data_params(wildcards):
+    """The config that determines the stored data sets (a rerun trigger)."""
+    return {"seed": config["seed"], "benchmark": config["benchmark"]}
+
+
+def run_params(wildcards):
+    """The config that determines a trained model (a rerun trigger)."""
+    return run_config(config, wildcards.run)
+
+
+def score_params(wildcards):
+    return {"name": wildcards.score, "args": config["scores"][wildcards.score], "device": config["device"]}
+
+
+def score_gpus(wildcards):
+    return int(wildcards.score in NETWORK_SCORES)
+
+
+def score_inputs(wildcards):
+    """Post-hoc scores read the feature caches; network scores re-read the stored inputs."""
+    inputs = {
+        "model": f"{OUT}/runs/{wildcards.run}/model.pt",
+        "train": f"{OUT}/features/{wildcards.run}/train.npz",
+    }
+    for key, dataset in EVAL_SETS.items():
+        if wildcards.score in NETWORK_SCORES:
+            inputs[f"data_{key}"] = f"{OUT}/data/{dataset}.npz"
+        else:
+            inputs[f"cache_{key}"] = f"{OUT}/features/{wildcards.run}/{dataset}.npz"
+    return inputs

@@ -1,0 +1,62 @@
+# The embedded benchmark, materialised as versionable .npz files with JSON sidecars (counts, sources, sha256).
+
+
+rule build_id:
+    output:
+        **{split: f"{OUT}/data/{split}.npz" for split in ID_SPLITS},
+        sidecars=[f"{OUT}/data/{split}.json" for split in ID_SPLITS],
+    params:
+        data=data_params,
+    log:
+        f"{LOGS}/data/build_id.log",
+    threads: 1
+    conda:
+        "../envs/oodflow.yaml"
+    script:
+        "../scripts/build_id.py"
+
+
+rule build_ood:
+    output:
+        npz=f"{OUT}/data/ood/{{ood}}.npz",
+        sidecar=f"{OUT}/data/ood/{{ood}}.json",
+    params:
+        data=data_params,
+    log:
+        f"{LOGS}/data/build_ood_{{ood}}.log",
+    threads: 1
+    conda:
+        "../envs/oodflow.yaml"
+    script:
+        "../scripts/build_ood.py"
+
+
+rule build_aux:
+    output:
+        npz=f"{OUT}/data/aux.npz",
+        sidecar=f"{OUT}/data/aux.json",
+    params:
+        data=data_params,
+    log:
+        f"{LOGS}/data/build_aux.log",
+    threads: 1
+    conda:
+        "../envs/oodflow.yaml"
+    script:
+        "../scripts/build_aux.py"
+
+
+rule data_manifest:
+    input:
+        [f"{OUT}/data/{split}.json" for split in ID_SPLITS],
+        expand(f"{OUT}/data/ood/{{ood}}.json", ood=OOD_SETS),
+        f"{OUT}/data/aux.json",
+    output:
+        f"{OUT}/data/manifest.json",
+    log:
+        f"{LOGS}/data/manifest.log",
+    threads: 1
+    conda:
+        "../envs/oodflow.yaml"
+    script:
+        "../scripts/data_manifest.py"

@@ -1,0 +1,18 @@
+# Extract once, score many: one forward pass per (run, dataset) caches logits, features and labels.
+
+
+rule extract_features:
+    input:
+        model=f"{OUT}/runs/{{run}}/model.pt",
+        data=f"{OUT}/data/{{dataset}}.npz",
+    output:
+        f"{OUT}/features/{{run}}/{{dataset}}.npz",
+    log:
+        f"{LOGS}/features/{{run}}/{{dataset}}.log",
+    threads: 1
+    resources:
+        gpu=1,
+    conda:
+        "../envs/oodflow.yaml"
+    script:
+        "../scripts/extract_features.py"

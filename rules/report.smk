@@ -1,0 +1,50 @@
+# Metrics, paper-style tables and figures.
+
+
+rule evaluate:
+    input:
+        scores=expand(f"{OUT}/scores/{{run}}/{{score}}.npz", run=RUNS, score=SCORES),
+        caches=expand(f"{OUT}/features/{{run}}/test.npz", run=RUNS),
+    output:
+        csv=f"{OUT}/tables/metrics.csv",
+        json=f"{OUT}/metrics.json",
+    log:
+        f"{LOGS}/report/evaluate.log",
+    threads: 1
+    conda:
+        "../envs/oodflow.yaml"
+    script:
+        "../scripts/evaluate.py"
+
+
+rule tables:
+    input:
+        f"{OUT}/tables/metrics.csv",
+    output:
+        md=f"{OUT}/tables/fpr95_auroc.md",
+        tex=f"{OUT}/tables/fpr95_auroc.tex",
+    log:
+        f"{LOGS}/report/tables.log",
+    threads: 1
+    conda:
+        "../envs/oodflow.yaml"
+    script:
+        "../scripts/tables.py"
+
+
+rule figures:
+    input:
+        expand(f"{OUT}/scores/{{{{run}}}}/{{score}}.npz", score=SCORES),
+    output:
+        hist=expand(f"{OUT}/figures/{{{{run}}}}/hist_{{score}}.png", score=SCORES),
+        roc=expand(f"{OUT}/figures/{{{{run}}}}/roc_{{score}}.png", score=SCORES),
+        roc_csv=expand(f"{OUT}/plots/roc/{{{{run}}}}-{{score}}.csv", score=SCORES),
+    params:
+        plots=config["plots"],
+    log:
+        f"{LOGS}/report/figures_{{run}}.log",
+    threads: 1
+    conda:
+        "../envs/oodflow.yaml"
+    script:
+        "../scripts/figures.py"

@@ -1,0 +1,22 @@
+# Training: one job per run. Checkpoints every epoch; a killed job resumes from the last one.
+
+
+rule train:
+    input:
+        train=f"{OUT}/data/train.npz",
+        val=f"{OUT}/data/val.npz",
+    output:
+        model=f"{OUT}/runs/{{run}}/model.pt",
+        log=f"{OUT}/runs/{{run}}/train_log.csv",
+    params:
+        run=run_params,
+        checkpoint=lambda wildcards: f"{OUT}/runs/{wildcards.run}/checkpoint-last.pt",
+    log:
+        f"{LOGS}/train/{{run}}.log",
+    threads: 2
+    resources:
+        gpu=1,
+    conda:
+        "../envs/oodflow.yaml"
+    script:
+        "../scripts/train.py"

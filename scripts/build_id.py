@@ -1,0 +1,10 @@
+"""Build the seeded stratified ID splits."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821  (snakemake is injected)
+
+from oodflow import steps  # noqa: E402
+
+sm = snakemake  # noqa: F821
+steps.build_id(sm.config, {s: sm.output[s] for s in ("train", "val", "test")})

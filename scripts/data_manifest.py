@@ -1,0 +1,10 @@
+"""Collect the data sidecars into one manifest."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821  (snakemake is injected)
+
+from oodflow import steps  # noqa: E402
+
+sm = snakemake  # noqa: F821
+steps.write_manifest(list(sm.input), sm.output[0])

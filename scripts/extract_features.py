@@ -1,0 +1,10 @@
+"""Cache logits and features of one (run, dataset)."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821  (snakemake is injected)
+
+from oodflow import steps  # noqa: E402
+
+sm = snakemake  # noqa: F821
+steps.extract(sm.config, sm.input.model, sm.input.data, sm.output[0], threads=sm.threads)

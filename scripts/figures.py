@@ -1,0 +1,18 @@
+"""Histograms and ROC curves of one run."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821  (snakemake is injected)
+
+from oodflow import steps  # noqa: E402
+
+sm = snakemake  # noqa: F821
+scores = list(sm.config["scores"])
+steps.figures(
+    sm.config,
+    sm.wildcards.run,
+    dict(zip(scores, sm.input)),
+    dict(zip(scores, sm.output.hist)),
+    dict(zip(scores, sm.output.roc)),
+    dict(zip(scores, sm.output.roc_csv)),
+)

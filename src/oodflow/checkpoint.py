@@ -1,0 +1,38 @@
+"""Checkpoints: atomic saves that carry their config, safe loads (``weights_only=True``)."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from oodflow.io import FormatError, write_bytes
+
+REQUIRED_KEYS = ("model", "config")
+
+
+def save(path: str | os.PathLike, payload: dict[str, Any]) -> None:
+    """Serialise ``payload`` (tensors, plain Python values) and move it onto ``path`` atomically."""
+    missing = [k for k in REQUIRED_KEYS if k not in payload]
+    if missing:
+        raise ValueError(f"checkpoint payload lacks {missing}")
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    write_bytes(path, buf.getvalue())
+
+
+def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint without executing pickled code; errors name the file and the problem."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such checkpoint")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises several types for corrupt or unsafe files
+        raise FormatError(f"{path}: not a loadable checkpoint ({type(err).__name__}: {err})") from None
+    if not isinstance(payload, dict) or any(k not in payload for k in REQUIRED_KEYS):
+        raise FormatError(f"{path}: checkpoint must be a dict with keys {list(REQUIRED_KEYS)}")
+    return payload

@@ -1,0 +1,126 @@
+"""Configuration: validated against ``config/schema.yaml`` and the registries before any job runs.
+
+:func:`validate` fills in schema defaults, then checks every name (benchmark, OOD sets, models,
+methods, scores and their parameters) against the library's registries, without importing torch.
+Every problem is a :class:`ConfigError` that names the offending key, e.g.
+``config error at runs.baseline.epochs: -1 is less than the minimum of 1``.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key."""
+
+
+def _with_defaults(validator_class: type) -> type:
+    """Extend a jsonschema validator so that it fills in ``default`` values while validating."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for prop, sub in properties.items():
+                if "default" in sub and prop not in instance:
+                    instance[prop] = copy.deepcopy(sub["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+_Validator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
+    return yaml.safe_load(Path(path).read_text())
+
+
+def _key(path) -> str:
+    return ".".join(str(p) for p in path) or "<root>"
+
+
+def _check_kwargs(fn: Any, kwargs: Mapping[str, Any], where: str, what: str) -> None:
+    """Raise ConfigError if ``kwargs`` has names that ``fn`` does not accept."""
+    params = inspect.signature(fn).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    for name in kwargs:
+        if name not in params:
+            valid = ", ".join(p for p in params if p not in ("self", "num_classes", "in_channels"))
+            raise ConfigError(
+                f"config error at {where}.{name}: {what} has no parameter '{name}' (valid: {valid or 'none'})"
+            )
+
+
+def validate(config: Mapping[str, Any], schema: dict | None = None) -> dict:
+    """Return a validated deep copy of ``config`` with defaults filled in."""
+    cfg = copy.deepcopy(dict(config))
+    validator = _Validator(schema or load_schema())
+    errors = sorted(validator.iter_errors(cfg), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = errors[0]
+        raise ConfigError(f"config error at {_key(err.absolute_path)}: {err.message}")
+    # Registry checks: cheap, lazy registries (nothing heavy is imported to list names).
+    from oodflow.data import BENCHMARKS, OOD_SETS
+    from oodflow.methods import METHODS
+    from oodflow.models import MODELS
+    from oodflow.scores import SCORES
+
+    checks = [("benchmark.name", BENCHMARKS, [cfg["benchmark"]["name"]])]
+    checks += [(f"benchmark.ood_sets.{i}", OOD_SETS, [n]) for i, n in enumerate(cfg["benchmark"]["ood_sets"])]
+    for run, spec in cfg["runs"].items():
+        checks.append((f"runs.{run}.model", MODELS, [spec["model"]]))
+        checks.append((f"runs.{run}.method", METHODS, [spec["method"]]))
+    checks += [(f"scores.{name}", SCORES, [name]) for name in cfg["scores"]]
+    for where, registry, names in checks:
+        for name in registry.unknown(names):
+            raise ConfigError(
+                f"config error at {where}: unknown {registry.kind} '{name}'; "
+                f"valid names: {', '.join(registry.names())}"
+            )
+    return cfg
+
+
+def check_parameters(cfg: Mapping[str, Any]) -> None:
+    """Check model/method/score keyword arguments against their signatures (imports the modules)."""
+    from oodflow.methods import METHODS
+    from oodflow.models import MODELS
+    from oodflow.scores import SCORES
+
+    for run, spec in cfg["runs"].items():
+        _check_kwargs(
+            MODELS.get(spec["model"]),
+            spec["model_args"],
+            f"runs.{run}.model_args",
+            f"model '{spec['model']}'",
+        )
+        _check_kwargs(
+            METHODS.get(spec["method"]),
+            spec["method_args"],
+            f"runs.{run}.method_args",
+            f"method '{spec['method']}'",
+        )
+    for name, params in cfg["scores"].items():
+        _check_kwargs(SCORES.get(name), params, f"scores.{name}", f"score '{name}'")
+
+
+def load(path: str | Path) -> dict:
+    """Read a YAML config file and validate it."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return validate(raw)

@@ -1,0 +1,55 @@
+"""Classifier backbones for OOD detection, chosen by name.
+
+Importing this package does not import torch: model factories are registered as lazy
+``"module:attribute"`` strings and only imported by :func:`build_model` (or ``MODELS.get``).
+Every model is an :class:`oodflow.models.base.OODNet`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any
+
+from oodflow.registry import Registry
+
+if TYPE_CHECKING:
+    from oodflow.models.base import OODNet
+
+__all__ = ["MODELS", "build_model"]
+
+MODELS = Registry(
+    "model",
+    {
+        "small_cnn": "oodflow.models.small_cnn:small_cnn",
+        "resnet18": "oodflow.models.resnet:resnet18",
+        "resnet34": "oodflow.models.resnet:resnet34",
+        "wrn40_2": "oodflow.models.wrn:wrn40_2",
+        "mobilenet_v3_small": "oodflow.models.mobilenet:mobilenet_v3_small",
+        "mobilenet_v3_large": "oodflow.models.mobilenet:mobilenet_v3_large",
+    },
+)
+
+
+def _check_kwargs(name: str, factory: Any, kwargs: dict[str, Any]) -> None:
+    """Raise a :class:`TypeError` naming the model if ``factory`` does not accept ``kwargs``."""
+    params = inspect.signature(factory).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    accepted = [
+        n
+        for n, p in params.items()
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    ]
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise TypeError(
+            f"model '{name}' got unexpected keyword argument(s) {', '.join(unknown)}; "
+            f"accepted: {', '.join(accepted)}"
+        )
+
+
+def build_model(name: str, num_classes: int, in_channels: int, **kwargs: Any) -> OODNet:
+    """Build the registered model ``name`` for ``num_classes`` classes and ``in_channels`` inputs."""
+    factory = MODELS.get(name)
+    _check_kwargs(name, factory, {"num_classes": num_classes, "in_channels": in_channels, **kwargs})
+    return factory(num_classes=num_classes, in_channels=in_channels, **kwargs)

@@ -1,0 +1,53 @@
+"""The common model contract used by every OOD score."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["OODNet", "check_args", "scale_channels"]
+
+
+class OODNet(nn.Module):
+    """A classifier split into a feature extractor and a final linear head.
+
+    Contract (relied on by feature caching, ReAct, ViM, ...):
+
+    * ``features(x)`` returns the ``(N, D)`` penultimate features: exactly the tensor the final
+      linear layer receives (after global pooling / the last hidden activation). In training
+      mode it includes any dropout that directly precedes the head.
+    * ``head`` is an :class:`torch.nn.Linear` mapping ``D`` features to ``num_classes`` logits.
+    * ``forward(x) == head(features(x))``; subclasses override ``features``, never ``forward``.
+    * ``feature_dim == D == head.in_features``.
+    """
+
+    head: nn.Linear
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not implement features()")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+    @property
+    def feature_dim(self) -> int:
+        return self.head.in_features
+
+    @property
+    def num_classes(self) -> int:
+        return self.head.out_features
+
+
+def scale_channels(channels: int, width: float) -> int:
+    """``channels * width`` rounded to an int, at least 1."""
+    return max(1, round(channels * width))
+
+
+def check_args(num_classes: int, in_channels: int, width: float) -> None:
+    """Raise :class:`ValueError` for arguments no model can be built with."""
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+    if in_channels < 1:
+        raise ValueError(f"in_channels must be >= 1, got {in_channels}")
+    if not width > 0:
+        raise ValueError(f"width must be > 0, got {width}")

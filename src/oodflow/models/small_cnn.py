@@ -1,0 +1,56 @@
+"""A small two-conv CNN: the fast CPU model."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from oodflow.models.base import OODNet, check_args, scale_channels
+
+__all__ = ["SmallCNN", "small_cnn"]
+
+
+class SmallCNN(OODNet):
+    """conv-ReLU-pool x2, adaptive 4x4 average pool, one hidden ReLU layer (the features), head."""
+
+    def __init__(
+        self,
+        num_classes: int = 10,
+        in_channels: int = 3,
+        width: float = 1.0,
+        dropout: float = 0.0,
+        grid: int = 4,
+    ) -> None:
+        super().__init__()
+        check_args(num_classes, in_channels, width)
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        c1, c2, hidden = (scale_channels(c, width) for c in (32, 64, 128))
+        self.body = nn.Sequential(
+            nn.Conv2d(in_channels, c1, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.AdaptiveAvgPool2d(grid),
+            nn.Flatten(),
+            nn.Linear(c2 * grid * grid, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+        )
+        self.head = nn.Linear(hidden, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+def small_cnn(
+    num_classes: int = 10, in_channels: int = 3, width: float = 1.0, dropout: float = 0.0
+) -> SmallCNN:
+    """Small CNN (2 conv layers, 128-d features at width 1)."""
+    return SmallCNN(num_classes=num_classes, in_channels=in_channels, width=width, dropout=dropout)

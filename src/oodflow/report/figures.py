@@ -1,0 +1,98 @@
+"""Figures: score histograms (ID vs each OOD set) and ROC curves, as PNG; ROC points as CSV.
+
+All scores are "higher = more ID"; ROC curves treat ID as the positive class, so the x axis is the
+fraction of OOD accepted and the y axis the fraction of ID kept (FPR@95 is read off at y = 0.95).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import roc_curve  # noqa: E402
+
+from oodflow.io import atomic_path, write_text  # noqa: E402
+from oodflow.metrics import auroc, fpr_at_95_tpr  # noqa: E402
+
+_PNG_META = {"Software": None}  # keep PNG bytes independent of the matplotlib version
+
+
+def _save(fig, out: str, dpi: int) -> None:
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, metadata=_PNG_META)
+    plt.close(fig)
+
+
+def histograms(
+    id_scores: np.ndarray,
+    ood: Mapping[str, np.ndarray],
+    *,
+    title: str,
+    out: str,
+    bins: int = 50,
+    dpi: int = 120,
+) -> None:
+    """One panel per OOD set: ID vs OOD score densities on shared bins, with AUROC and FPR@95."""
+    n = len(ood)
+    cols = min(3, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False)
+    for ax, (name, values) in zip(axes.flat, ood.items()):
+        both = np.concatenate([id_scores, values])
+        lo, hi = np.percentile(both, [0.5, 99.5])
+        if lo == hi:
+            lo, hi = lo - 0.5, hi + 0.5
+        edges = np.linspace(lo, hi, bins + 1)
+        ax.hist(
+            np.clip(id_scores, lo, hi), edges, density=True, alpha=0.55, label="ID test", color="tab:blue"
+        )
+        ax.hist(np.clip(values, lo, hi), edges, density=True, alpha=0.55, label=name, color="tab:red")
+        ax.set_title(
+            f"{name}: AUROC {100 * auroc(id_scores, values):.1f}, "
+            f"FPR@95 {100 * fpr_at_95_tpr(id_scores, values):.1f}",
+            fontsize=9,
+        )
+        ax.set_xlabel("score (higher = more ID)", fontsize=8)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    _save(fig, out, dpi)
+
+
+def roc_curves(
+    id_scores: np.ndarray, ood: Mapping[str, np.ndarray], *, title: str, out: str, dpi: int = 120
+) -> None:
+    """ROC curve per OOD set (ID positive) with the 95%-TPR line."""
+    fig, ax = plt.subplots(figsize=(4.5, 4.2))
+    for name, values in ood.items():
+        fpr, tpr = _roc(id_scores, values)
+        ax.plot(fpr, tpr, label=f"{name} ({100 * auroc(id_scores, values):.1f})", lw=1.3)
+    ax.axhline(0.95, color="grey", ls=":", lw=1)
+    ax.plot([0, 1], [0, 1], color="lightgrey", lw=1)
+    ax.set_xlabel("OOD accepted (FPR)")
+    ax.set_ylabel("ID kept (TPR)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(title="OOD set (AUROC)", fontsize=7, title_fontsize=7, loc="lower right")
+    fig.tight_layout()
+    _save(fig, out, dpi)
+
+
+def _roc(id_scores: np.ndarray, ood_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    labels = np.r_[np.ones(len(id_scores)), np.zeros(len(ood_scores))]
+    fpr, tpr, _ = roc_curve(labels, np.r_[id_scores, ood_scores])
+    return fpr, tpr
+
+
+def roc_csv(id_scores: np.ndarray, ood: Mapping[str, np.ndarray], out: str, points: int = 101) -> None:
+    """ROC of ID test vs all OOD sets pooled, resampled at ``points`` FPR values (for ``dvc plots``)."""
+    fpr, tpr = _roc(id_scores, np.concatenate(list(ood.values())))
+    grid = np.linspace(0.0, 1.0, points)
+    best_tpr = tpr[np.searchsorted(fpr, grid, side="right") - 1]  # highest TPR with FPR <= grid
+    lines = ["fpr,tpr"] + [f"{x:.4f},{y:.6f}" for x, y in zip(grid, best_tpr)]
+    write_text(out, "\n".join(lines) + "\n")

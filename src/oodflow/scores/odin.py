@@ -1,0 +1,64 @@
+"""ODIN, a score that perturbs the inputs and therefore needs the network (imports torch).
+
+Sign convention: higher = more in-distribution (ID). pytorch-ood's ``ODIN`` detector returns
+the negation of this score.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from oodflow.scores.base import NetworkScore
+
+
+class ODIN(NetworkScore):
+    r"""Temperature scaling with input preprocessing (Liang, Li, Srikant, "Enhancing the
+    reliability of out-of-distribution image detection in neural networks", ICLR 2018).
+
+    With :math:`\hat y = \arg\max_k f_k(x)` the predicted class and :math:`S_k(x; T)` the
+    softmax of :math:`f(x) / T`,
+
+    .. math::
+        \tilde x = x - \varepsilon \operatorname{sign}\big(-\nabla_x \log S_{\hat y}(x; T)\big),
+        \qquad s(x) = \max_k S_k(\tilde x; T)
+
+    Inputs are taken as the model receives them, i.e. already normalised: :math:`\varepsilon`
+    is a step in that (normalised) input space and is used as-is, not divided by the per-channel
+    standard deviations (pytorch-ood's ``norm_std`` option does that division). The model is
+    put in eval mode for the call (its previous mode is restored afterwards) and only the input
+    gradient is computed, so no gradient accumulates in the model parameters.
+    """
+
+    name = "odin"
+
+    def __init__(self, temperature: float = 1000.0, epsilon: float = 0.0014) -> None:
+        temperature, epsilon = float(temperature), float(epsilon)
+        if not np.isfinite(temperature) or temperature <= 0:
+            raise ValueError(f"score '{self.name}': temperature must be > 0, got {temperature}")
+        if not np.isfinite(epsilon) or epsilon < 0:
+            raise ValueError(f"score '{self.name}': epsilon must be >= 0, got {epsilon}")
+        self.temperature = temperature
+        self.epsilon = epsilon
+
+    def score_inputs(self, model: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+        """ODIN scores ``(B,)`` (float64, on the inputs' device) of one batch of inputs."""
+        if not isinstance(inputs, torch.Tensor) or inputs.ndim < 2:
+            raise ValueError(f"score '{self.name}': inputs must be a batched tensor (B, ...)")
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.inference_mode(False), torch.enable_grad():
+                x = inputs.detach().clone().requires_grad_(True)
+                logits = model(x) / self.temperature
+                predicted = logits.argmax(dim=1)
+                # sum of -log S_yhat over the batch: each sample's input gradient is its own
+                nll = F.cross_entropy(logits, predicted, reduction="sum")
+                (grad,) = torch.autograd.grad(nll, x)
+            perturbed = x.detach() - self.epsilon * grad.sign()
+            with torch.no_grad():
+                out = model(perturbed).to(torch.float64) / self.temperature
+                return out.softmax(dim=1).max(dim=1).values
+        finally:
+            model.train(was_training)

@@ -1,0 +1,243 @@
+"""One function per workflow rule: file paths in, files out (atomically).
+
+The Snakemake scripts in ``scripts/`` only read ``snakemake.input/output/params`` and call these.
+Every function can also be called directly from Python, which is how the tests drive them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from oodflow.io import load_npz, read_json, save_npz, write_json, write_text
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _benchmark(config: Mapping[str, Any]):
+    from oodflow.data import BENCHMARKS
+
+    return BENCHMARKS.get(config["benchmark"]["name"])
+
+
+# --------------------------------------------------------------------------------------- data
+def build_id(config: Mapping[str, Any], out: Mapping[str, str]) -> None:
+    """Build the seeded stratified ID splits (``out`` maps split name -> npz path)."""
+    from oodflow.data import embedded
+
+    b = config["benchmark"]
+    splits = embedded.build_id_splits(
+        config["seed"], b["train_per_class"], b["val_per_class"], b["test_per_class"]
+    )
+    for split, path in out.items():
+        x, y = splits[split]
+        embedded.write_set(path, x, y, name=split, sources=embedded.SOURCES["id"], seed=config["seed"])
+
+
+def build_ood(config: Mapping[str, Any], name: str, out: str) -> None:
+    from oodflow.data import embedded
+
+    x, y = embedded.build_ood_set(name, config["seed"], config["benchmark"]["ood_size"])
+    embedded.write_set(out, x, y, name=name, sources=embedded.SOURCES[name], seed=config["seed"])
+
+
+def build_aux(config: Mapping[str, Any], out: str) -> None:
+    from oodflow.data import embedded
+
+    x, y = embedded.build_aux_pool(config["seed"], config["benchmark"]["aux_size"])
+    embedded.write_set(out, x, y, name="aux", sources=embedded.SOURCES["aux"], seed=config["seed"])
+
+
+def write_manifest(sidecars: Sequence[str], out: str) -> None:
+    """Collect the per-file sidecars (counts, sources, sha256) into one manifest."""
+    entries = {}
+    for path in sidecars:
+        entry = read_json(path)
+        entries[str(Path(path).with_suffix(".npz"))] = entry
+    write_json(out, {"files": entries})
+
+
+# ----------------------------------------------------------------------------------- training
+def run_config(config: Mapping[str, Any], run: str) -> dict[str, Any]:
+    """The part of the config that determines a run's result (stored in its checkpoints)."""
+    return {"seed": config["seed"], "benchmark": dict(config["benchmark"]), "run": dict(config["runs"][run])}
+
+
+def train(
+    config: Mapping[str, Any],
+    run: str,
+    train_npz: str,
+    val_npz: str,
+    model_out: str,
+    log_out: str,
+    checkpoint_path: str,
+    threads: int = 1,
+) -> None:
+    """Train one run; resumes from ``checkpoint_path`` if a previous attempt was killed."""
+    import torch
+
+    from oodflow import checkpoint, training
+    from oodflow.data.benchmarks import load_inputs
+    from oodflow.seeding import configure_determinism, resolve_device
+
+    configure_determinism(threads)
+    device = resolve_device(config["device"])
+    bench, fmt = _benchmark(config), config["benchmark"]["image_format"]
+    splits = []
+    for path in (train_npz, val_npz):
+        x, y = load_inputs(path, bench, fmt)
+        splits.append(training.Split(torch.from_numpy(x), torch.from_numpy(y)))
+    rc = run_config(config, run)
+    start = time.perf_counter()
+    model, rows = training.train(
+        rc, *splits, num_classes=bench.num_classes, device=device, checkpoint_path=checkpoint_path, log=_log
+    )
+    _log(f"trained {run} on {device} in {time.perf_counter() - start:.1f} s")
+    meta = {
+        "num_classes": bench.num_classes,
+        "in_channels": int(splits[0].x.shape[1]),
+        "image_format": fmt,
+        "benchmark": bench.name,
+    }
+    checkpoint.save(model_out, {"model": model.state_dict(), "config": rc, "meta": meta, "log": rows})
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=training.LOG_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(log_out, buf.getvalue())
+    Path(checkpoint_path).unlink(missing_ok=True)  # finished: nothing left to resume
+
+
+# ------------------------------------------------------------------------------------ features
+def extract(
+    config: Mapping[str, Any], model_pt: str, data_npz: str, out: str, threads: int = 1, batch_size: int = 512
+) -> None:
+    """One forward pass over a stored set: cache logits, penultimate features and labels."""
+    from oodflow import features
+    from oodflow.data.benchmarks import load_inputs
+    from oodflow.seeding import configure_determinism, resolve_device
+    from oodflow.training import load_model
+
+    configure_determinism(threads)
+    device = resolve_device(config["device"])
+    model, _ = load_model(model_pt, device)
+    x, y = load_inputs(data_npz, _benchmark(config), config["benchmark"]["image_format"])
+    logits, feats = features.extract(model, x, batch_size=batch_size, device=device)
+    save_npz(out, logits=logits, features=feats, labels=y)
+    w = model.head.weight.detach().cpu().numpy()
+    _log(f"extracted {len(y)} samples: logits {logits.shape}, features {feats.shape}, head {w.shape}")
+
+
+# ------------------------------------------------------------------------------------- scoring
+def score(
+    config: Mapping[str, Any],
+    name: str,
+    model_pt: str,
+    train_cache: str,
+    caches: Mapping[str, str],
+    data: Mapping[str, str],
+    out: str,
+    threads: int = 1,
+) -> None:
+    """Compute score ``name`` for every evaluated set (``caches``: set -> feature npz).
+
+    Post-hoc scores read only the feature caches; network scores (ODIN) re-run the model on the
+    stored inputs (``data``: set -> data npz).
+    """
+    from oodflow.scores import Cache, build_score
+
+    scorer = build_score(name, **config["scores"][name])
+    result: dict[str, np.ndarray] = {}
+    start = time.perf_counter()
+    if scorer.needs_network:
+        import torch
+
+        from oodflow.data.benchmarks import load_inputs
+        from oodflow.seeding import configure_determinism, resolve_device
+        from oodflow.training import load_model
+
+        configure_determinism(threads)
+        device = resolve_device(config["device"])
+        model, _ = load_model(model_pt, device)
+        bench, fmt = _benchmark(config), config["benchmark"]["image_format"]
+        for key, path in data.items():
+            x, _ = load_inputs(path, bench, fmt)
+            parts = [
+                scorer.score_inputs(model, torch.from_numpy(x[i : i + 256]).to(device))
+                for i in range(0, len(x), 256)
+            ]
+            result[key] = torch.cat(parts).detach().cpu().numpy().astype(np.float64)
+    else:
+        from oodflow.scores import Head
+        from oodflow.training import load_model
+
+        model, _ = load_model(model_pt, "cpu")
+        head = Head(
+            model.head.weight.detach().numpy().astype(np.float64),
+            model.head.bias.detach().numpy().astype(np.float64),
+        )
+        scorer.fit(Cache.from_npz(train_cache), head)
+        for key, path in caches.items():
+            result[key] = np.asarray(scorer.score(Cache.from_npz(path)), dtype=np.float64)
+    for key, values in result.items():
+        if not np.all(np.isfinite(values)):
+            raise FloatingPointError(f"score '{name}' produced non-finite values on '{key}'")
+    save_npz(out, **result)
+    _log(f"score {name}: {len(result)} sets in {time.perf_counter() - start:.2f} s")
+
+
+# ---------------------------------------------------------------------------------- evaluation
+def evaluate(
+    config: Mapping[str, Any],
+    score_files: Mapping[tuple[str, str], str],
+    test_caches: Mapping[str, str],
+    csv_out: str,
+    json_out: str,
+) -> None:
+    """Long-form metrics of every (run, score, OOD set) and ID accuracy per run.
+
+    ``score_files`` maps (run, score) -> score npz; ``test_caches`` maps run -> ID test features.
+    """
+    from oodflow.report.tables import long_form_metrics, summary_json
+
+    frame = long_form_metrics(config, score_files, test_caches)
+    write_text(csv_out, frame.to_csv(index=False, float_format="%.6f", lineterminator="\n"))
+    write_json(json_out, summary_json(frame))
+
+
+def tables(metrics_csv: str, md_out: str, tex_out: str) -> None:
+    from oodflow.report.tables import paper_tables
+
+    md, tex = paper_tables(metrics_csv)
+    write_text(md_out, md)
+    write_text(tex_out, tex)
+
+
+def figures(
+    config: Mapping[str, Any],
+    run: str,
+    score_files: Mapping[str, str],
+    hist_out: Mapping[str, str],
+    roc_out: Mapping[str, str],
+    roc_csv_out: Mapping[str, str],
+) -> None:
+    """Score histograms (ID vs each OOD set) and ROC curves per score, as PNG and CSV."""
+    from oodflow.report import figures as fig
+
+    for name, path in score_files.items():
+        scores = load_npz(path)
+        ood = {k: scores[k] for k in config["benchmark"]["ood_sets"]}
+        fig.histograms(scores["id"], ood, title=f"{run}: {name}", out=hist_out[name], **config["plots"])
+        fig.roc_curves(
+            scores["id"], ood, title=f"{run}: {name}", out=roc_out[name], dpi=config["plots"]["dpi"]
+        )
+        fig.roc_csv(scores["id"], ood, out=roc_csv_out[name])

@@ -1,0 +1,74 @@
+"""Config validation: schema types and ranges, defaults, registry names; errors name the key."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from oodflow import config as cfg
+
+
+def test_default_and_test_configs_are_valid(default_config, test_config):
+    for raw in (default_config, test_config):
+        out = cfg.validate(raw)
+        assert out["benchmark"]["name"] == "mnist5k"
+        cfg.check_parameters(out)
+
+
+def test_defaults_are_filled_in(test_config):
+    out = cfg.validate(test_config)
+    run = out["runs"]["tiny"]
+    assert run["optimizer"] == "adam" and run["scheduler"] == "cosine" and run["weight_decay"] == 0.0
+    assert out["benchmark"]["image_format"] == "gray28"
+    assert out["plots"]["bins"] == 50
+    assert "optimizer" not in test_config["runs"]["tiny"], "validate must not mutate its input"
+
+
+@pytest.mark.parametrize(
+    "mutate, key, words",
+    [
+        (lambda c: c["scores"].update(foo={}), "scores.foo", ["unknown score 'foo'", "msp", "knn"]),
+        (lambda c: c["runs"]["tiny"].update(epochs=-1), "runs.tiny.epochs", ["minimum"]),
+        (lambda c: c["runs"]["tiny"].update(epochs="ten"), "runs.tiny.epochs", ["not of type 'integer'"]),
+        (lambda c: c["runs"]["tiny"].update(lr=0), "runs.tiny.lr", []),
+        (
+            lambda c: c["runs"]["tiny"].update(model="resnet9000"),
+            "runs.tiny.model",
+            ["unknown model", "small_cnn"],
+        ),
+        (lambda c: c["runs"]["tiny"].update(method="magic"), "runs.tiny.method", ["unknown method", "ce"]),
+        (lambda c: c["benchmark"].update(ood_sets=["textures", "nope"]), "benchmark.ood_sets.1", ["glyphs"]),
+        (lambda c: c["benchmark"].update(name="cifar5"), "benchmark.name", ["mnist5k"]),
+        (lambda c: c["benchmark"].update(image_format="rgb64"), "benchmark.image_format", ["gray28"]),
+        (lambda c: c.update(typo_key=1), "<root>", ["typo_key"]),
+        (lambda c: c["runs"]["tiny"].update(optimiser="sgd"), "runs.tiny", ["optimiser"]),
+    ],
+)
+def test_bad_config_names_the_key(test_config, mutate, key, words):
+    bad = copy.deepcopy(test_config)
+    mutate(bad)
+    with pytest.raises(cfg.ConfigError) as info:
+        cfg.validate(bad)
+    msg = str(info.value)
+    assert f"at {key}:" in msg
+    for word in words:
+        assert word in msg
+
+
+def test_unknown_parameters_are_reported(test_config):
+    bad = cfg.validate(test_config)
+    bad["scores"]["knn"] = {"kk": 3}
+    with pytest.raises(cfg.ConfigError, match=r"scores\.knn\.kk: score 'knn' has no parameter 'kk'"):
+        cfg.check_parameters(bad)
+    bad = cfg.validate(test_config)
+    bad["runs"]["tiny"]["model_args"] = {"depth": 3}
+    with pytest.raises(cfg.ConfigError, match=r"runs\.tiny\.model_args\.depth"):
+        cfg.check_parameters(bad)
+
+
+def test_load_rejects_non_mapping(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("- a\n- b\n")
+    with pytest.raises(cfg.ConfigError, match="mapping"):
+        cfg.load(path)

@@ -1,0 +1,120 @@
+"""Tests for the model registry and the OODNet contract of every registered model."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from oodflow.models import MODELS, build_model
+from oodflow.models.base import OODNet
+
+torch.set_num_threads(2)
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+FORMATS = [(1, 28), (3, 32)]  # (in_channels, side)
+SMALL = {"small_cnn": 1.0}  # width used in the per-model tests; 0.25 for everything else
+NUM_CLASSES = 7
+
+
+def _small(name: str, in_channels: int, **kwargs: object) -> OODNet:
+    return build_model(name, NUM_CLASSES, in_channels, width=SMALL.get(name, 0.25), **kwargs)
+
+
+def _n_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("in_channels,side", FORMATS)
+@pytest.mark.parametrize("name", MODELS.names())
+def test_contract(name: str, in_channels: int, side: int) -> None:
+    torch.manual_seed(0)
+    model = _small(name, in_channels).eval()
+    assert isinstance(model, OODNet)
+    assert isinstance(model.head, torch.nn.Linear)
+    x = torch.randn(2, in_channels, side, side)
+    with torch.no_grad():
+        logits = model(x)
+        feats = model.features(x)
+        assert logits.shape == (2, NUM_CLASSES)
+        assert feats.shape == (2, model.feature_dim)
+        assert model.feature_dim == model.head.in_features
+        assert torch.allclose(model.head(feats), logits)
+    model.train()
+    assert model(x).shape == (2, NUM_CLASSES)
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_same_seed_same_weights(name: str) -> None:
+    states = []
+    for _ in range(2):
+        torch.manual_seed(123)
+        states.append(_small(name, 3).state_dict())
+    assert states[0].keys() == states[1].keys()
+    for key in states[0]:
+        assert torch.equal(states[0][key], states[1][key]), key
+    torch.manual_seed(124)
+    other = _small(name, 3).state_dict()
+    assert not torch.equal(other["head.weight"], states[0]["head.weight"])
+
+
+def test_unknown_model_lists_names() -> None:
+    with pytest.raises(KeyError) as err:
+        build_model("no_such_net", 10, 3)
+    message = str(err.value)
+    assert "no_such_net" in message
+    for name in MODELS.names():
+        assert name in message
+
+
+@pytest.mark.parametrize("name", ["small_cnn", "resnet18"])
+def test_bad_kwarg_names_model(name: str) -> None:
+    with pytest.raises(TypeError, match=f"'{name}'.*bogus"):
+        build_model(name, 10, 3, bogus=1)
+
+
+def test_bad_values() -> None:
+    with pytest.raises(ValueError, match="width"):
+        build_model("small_cnn", 10, 3, width=0.0)
+    with pytest.raises(ValueError, match="num_classes"):
+        build_model("small_cnn", 0, 3)
+
+
+def test_extra_kwargs_reach_factory() -> None:
+    model = build_model("small_cnn", 10, 3, dropout=0.5)
+    assert any(isinstance(m, torch.nn.Dropout) and m.p == 0.5 for m in model.modules())
+
+
+@pytest.mark.parametrize(
+    "name,count,feature_dim",
+    [
+        ("resnet18", 11_173_962, 512),
+        ("wrn40_2", 2_243_546, 128),
+        ("small_cnn", 151_882, 128),
+        ("mobilenet_v3_small", 1_528_106, 1024),
+        ("mobilenet_v3_large", 4_214_842, 1280),
+    ],
+)
+def test_param_counts(name: str, count: int, feature_dim: int) -> None:
+    model = build_model(name, 10, 3)
+    assert _n_params(model) == count
+    assert model.feature_dim == feature_dim
+
+
+def test_wide_resnet_generic() -> None:
+    from oodflow.models.wrn import wide_resnet
+
+    model = wide_resnet(16, 1, dropout=0.0, num_classes=3, in_channels=1)
+    assert model.feature_dim == 64
+    with pytest.raises(ValueError, match="depth"):
+        wide_resnet(15, 1)
+
+
+def test_import_does_not_import_torch() -> None:
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    code = "import sys, oodflow.models; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], env=env, check=True)

@@ -1,0 +1,124 @@
+"""Training: determinism, resumption after a kill, checkpoints carrying their config."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from oodflow import checkpoint, training
+from oodflow.config import validate
+from oodflow.io import FormatError
+
+
+def _config(test_config, epochs=3):
+    cfg = validate(test_config)
+    run = dict(cfg["runs"]["tiny"], epochs=epochs, batch_size=16)
+    return {"seed": 0, "benchmark": cfg["benchmark"], "run": run}
+
+
+def _splits(n=48):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(n, 1, 28, 28, generator=g)
+    y = torch.arange(n) % 10
+    x += y[:, None, None, None] * 0.3  # learnable signal
+    return training.Split(x, y), training.Split(x[:16], y[:16])
+
+
+def _train(config, tmp_path, name="ckpt.pt"):
+    return training.train(
+        config,
+        *_splits(),
+        num_classes=10,
+        device=torch.device("cpu"),
+        checkpoint_path=tmp_path / name,
+        log=lambda m: None,
+    )
+
+
+def _same_weights(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_training_is_deterministic(test_config, tmp_path):
+    config = _config(test_config)
+    m1, rows1 = _train(config, tmp_path, "a.pt")
+    m2, rows2 = _train(config, tmp_path, "b.pt")
+    assert _same_weights(m1, m2)
+    assert rows1 == rows2
+    assert [r["epoch"] for r in rows1] == [1, 2, 3]
+
+
+def test_killed_run_resumes_to_identical_weights(test_config, tmp_path, monkeypatch):
+    config = _config(test_config)
+    reference, ref_rows = _train(config, tmp_path, "ref.pt")
+
+    real_save = checkpoint.save
+
+    def save_then_die(path, payload):
+        real_save(path, payload)
+        if payload["epoch"] == 1:  # killed right after the checkpoint of epoch 2
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(training.checkpoint, "save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        _train(config, tmp_path, "killed.pt")
+    monkeypatch.setattr(training.checkpoint, "save", real_save)
+    assert checkpoint.load(tmp_path / "killed.pt")["epoch"] == 1
+
+    messages = []
+    resumed, rows = training.train(
+        config,
+        *_splits(),
+        num_classes=10,
+        device=torch.device("cpu"),
+        checkpoint_path=tmp_path / "killed.pt",
+        log=messages.append,
+    )
+    assert any("resuming" in m for m in messages)
+    assert _same_weights(reference, resumed)
+    assert rows == ref_rows
+
+
+def test_checkpoint_for_other_config_is_ignored(test_config, tmp_path):
+    config = _config(test_config, epochs=1)
+    _train(config, tmp_path, "c.pt")
+    other = _config(test_config, epochs=2)
+    messages = []
+    _, rows = training.train(
+        other,
+        *_splits(),
+        num_classes=10,
+        device=torch.device("cpu"),
+        checkpoint_path=tmp_path / "c.pt",
+        log=messages.append,
+    )
+    assert len(rows) == 2 and any("different config" in m for m in messages)
+
+
+def test_checkpoint_load_is_safe_and_explicit(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(FormatError, match="bad.pt"):
+        checkpoint.load(bad)
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"model": {}, "config": Evil()}, evil)
+    with pytest.raises(FormatError, match="evil.pt"):
+        checkpoint.load(evil)
+    with pytest.raises(ValueError, match="config"):
+        checkpoint.save(tmp_path / "x.pt", {"model": {}})
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_random_shift_moves_content():
+    x = torch.zeros(4, 1, 8, 8)
+    x[:, :, 3:5, 3:5] = 1.0
+    out = training.random_shift(x, 2, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape
+    assert torch.all(out.sum(dim=(1, 2, 3)) == 4.0)  # the blob stays fully inside
+    assert not torch.equal(out, x.expand_as(out))

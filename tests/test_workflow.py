@@ -1,0 +1,186 @@
+"""End to end: the tiny DAG through Snakemake (and DVC), as a user runs it.
+
+One module-scoped run serves several tests; a second clean run checks byte-identical metrics.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from oodflow.io import load_npz
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_CONFIG = ROOT / "config" / "test.yaml"
+OUT = Path("results/mnist5k")
+
+pytestmark = pytest.mark.e2e
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "2",
+        *args,
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def run_tiny(workdir: Path, config: Path = TEST_CONFIG) -> subprocess.CompletedProcess:
+    return snakemake(workdir, "--configfile", str(config))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("tiny")
+    run_tiny(workdir)
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def tiny_config() -> dict:
+    from oodflow.config import validate
+
+    return validate(yaml.safe_load(TEST_CONFIG.read_text()))
+
+
+def test_dag_writes_tables_and_figures(tiny_run, tiny_config):
+    out = tiny_run / OUT
+    runs, scores, oods = (
+        list(tiny_config["runs"]),
+        list(tiny_config["scores"]),
+        tiny_config["benchmark"]["ood_sets"],
+    )
+    frame = pd.read_csv(out / "tables" / "metrics.csv")
+    assert len(frame) == len(runs) * (1 + len(scores) * len(oods) * 4)
+    assert set(frame.metric) == {"accuracy", "AUROC", "AUPR-In", "AUPR-Out", "FPR@95"}
+    assert frame.value.between(0, 1).all()
+    md = (out / "tables" / "fpr95_auroc.md").read_text()
+    tex = (out / "tables" / "fpr95_auroc.tex").read_text()
+    for name in [*oods, "Average", *scores]:
+        assert name in md and name in tex
+    assert "\\begin{tabular}" in tex and "\\textbf{" in tex
+    for run in runs:
+        for score in scores:
+            for kind in ("hist", "roc"):
+                png = out / "figures" / run / f"{kind}_{score}.png"
+                assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    manifest = yaml.safe_load((out / "data" / "manifest.json").read_text())
+    assert len(manifest["files"]) == 3 + len(oods) + 1
+    # no resume checkpoint is left behind once training has finished
+    assert not list((out / "runs").rglob("checkpoint-last.pt"))
+
+
+def test_feature_cache_and_scores_agree(tiny_run, tiny_config):
+    out = tiny_run / OUT
+    run = next(iter(tiny_config["runs"]))
+    test = load_npz(out / "features" / run / "test.npz")
+    msp = load_npz(out / "scores" / run / "msp.npz")
+    logits = test["logits"].astype("float64")
+    expected = 1.0 / np.exp(logits - logits.max(axis=1, keepdims=True)).sum(axis=1)  # max softmax
+    np.testing.assert_allclose(msp["id"], expected, rtol=1e-6)
+    assert len(test["labels"]) == len(msp["id"]) == len(test["features"])
+    assert set(msp) == {"id", *tiny_config["benchmark"]["ood_sets"]}
+
+
+def test_noop_rerun_does_nothing(tiny_run):
+    proc = run_tiny(tiny_run)
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_two_clean_runs_give_identical_bytes(tiny_run, tmp_path):
+    run_tiny(tmp_path)
+    for rel in ["tables/metrics.csv", "metrics.json", "tables/fpr95_auroc.md", "data/manifest.json"]:
+        assert (tmp_path / OUT / rel).read_bytes() == (tiny_run / OUT / rel).read_bytes(), rel
+    for a in sorted((tiny_run / OUT).rglob("*.npz")):
+        b = tmp_path / a.relative_to(tiny_run)
+        assert a.read_bytes() == b.read_bytes(), a
+
+
+@pytest.mark.parametrize(
+    "edit, key",
+    [
+        (lambda c: c["scores"].update(nonsense={}), "scores.nonsense"),
+        (lambda c: c["runs"]["tiny"].update(epochs=-3), "runs.tiny.epochs"),
+        (lambda c: c["runs"]["tiny"].update(batch_size="big"), "runs.tiny.batch_size"),
+    ],
+)
+def test_bad_config_stops_before_any_job(tmp_path, edit, key):
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    edit(config)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = snakemake(tmp_path, "--configfile", str(path), check=False)
+    assert proc.returncode != 0
+    assert f"config error at {key}" in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_dvc_repro_push_pull_round_trip(tiny_run, tmp_path):
+    """dvc repro reuses the snakemake results; push/pull to a local remote restores them."""
+    if shutil.which("dvc") is None:
+        pytest.fail("dvc is not installed (it is a project dependency)")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name in [
+        "Snakefile",
+        "rules",
+        "scripts",
+        "profiles",
+        "dvc.yaml",
+        "src/oodflow",
+        "config/schema.yaml",
+    ]:
+        src, dst = ROOT / name, repo / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(
+            src, dst, ignore=shutil.ignore_patterns("__pycache__")
+        ) if src.is_dir() else shutil.copy(src, dst)
+    shutil.copy(TEST_CONFIG, repo / "config" / "config.yaml")
+    shutil.copytree(tiny_run / "results", repo / "results")  # as if snakemake had just run here
+    shutil.copytree(
+        tiny_run / ".snakemake", repo / ".snakemake", ignore=shutil.ignore_patterns("log", "locks")
+    )
+
+    def sh(*cmd: str) -> str:
+        proc = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout}\n{proc.stderr}"
+        return proc.stdout + proc.stderr
+
+    sh("git", "init", "-q")
+    sh("dvc", "init", "-q")
+    sh("dvc", "config", "core.analytics", "false")
+    model = repo / OUT / "runs" / "tiny" / "model.pt"
+    before = model.stat().st_mtime_ns
+    out = sh("dvc", "repro")
+    assert "Nothing to be done" in out  # snakemake found everything up to date: no retraining
+    assert model.stat().st_mtime_ns == before
+    assert "AUROC" in sh("dvc", "metrics", "show")
+
+    sh("dvc", "remote", "add", "-d", "store", str(tmp_path / "store"))
+    sh("dvc", "push")
+    reference = (repo / OUT / "tables" / "metrics.csv").read_bytes()
+    shutil.rmtree(repo / "results")
+    sh("dvc", "pull")
+    assert (repo / OUT / "tables" / "metrics.csv").read_bytes() == reference
+    assert model.exists()
+    snakemake_cmd = [sys.executable, "-m", "snakemake", "--cores", "1"]
+    sh(*snakemake_cmd, "--touch")
+    assert "Nothing to be done" in sh(*snakemake_cmd, "-n")
