@@ -31,6 +31,7 @@ wildcard_constraints:
 def final_outputs():
     return [
         f"{OUT}/data/manifest.json",
+        f"{OUT}/figures/data_samples.png",
         f"{OUT}/tables/metrics.csv",
         f"{OUT}/metrics.json",
         f"{OUT}/tables/fpr95_auroc.md",
@@ -50,6 +51,11 @@ def run_params(wildcards):
     return run_config(config, wildcards.run)
 
 
+def resume_checkpoint(wildcards):
+    """Written every epoch, not a declared output (so a failed job keeps it); removed on success."""
+    return f"{OUT}/runs/{wildcards.run}/checkpoint-last.pt"
+
+
 def score_params(wildcards):
     return {"name": wildcards.score, "args": config["scores"][wildcards.score], "device": config["device"]}
 
@@ -59,13 +65,12 @@ def score_gpus(wildcards):
 
 
 def score_inputs(wildcards):
-    """Post-hoc scores read the feature caches; network scores re-read the stored inputs."""
-    inputs = {
-        "model": f"{OUT}/runs/{wildcards.run}/model.pt",
-        "train": f"{OUT}/features/{wildcards.run}/train.npz",
-    }
+    """Post-hoc scores read the feature caches (and the head stored in them); network scores re-run
+    the model on the stored inputs."""
+    inputs = {"train": f"{OUT}/features/{wildcards.run}/train.npz"}
     for key, dataset in EVAL_SETS.items():
         if wildcards.score in NETWORK_SCORES:
+            inputs["model"] = f"{OUT}/runs/{wildcards.run}/model.pt"
             inputs[f"data_{key}"] = f"{OUT}/data/{dataset}.npz"
         else:
             inputs[f"cache_{key}"] = f"{OUT}/features/{wildcards.run}/{dataset}.npz"

@@ -60,3 +60,21 @@ rule data_manifest:
         "../envs/oodflow.yaml"
     script:
         "../scripts/data_manifest.py"
+
+
+rule data_samples:
+    input:
+        **{split: f"{OUT}/data/{split}.npz" for split in ID_SPLITS},
+        **{ood: f"{OUT}/data/ood/{ood}.npz" for ood in OOD_SETS},
+        aux=f"{OUT}/data/aux.npz",
+    output:
+        f"{OUT}/figures/data_samples.png",
+    params:
+        dpi=config["plots"]["dpi"],
+    log:
+        f"{LOGS}/data/samples.log",
+    threads: 1
+    conda:
+        "../envs/oodflow.yaml"
+    script:
+        "../scripts/data_samples.py"

@@ -9,6 +9,8 @@ rule extract_features:
         f"{OUT}/features/{{run}}/{{dataset}}.npz",
     log:
         f"{LOGS}/features/{{run}}/{{dataset}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/features/{{run}}/{{dataset}}.tsv"
     threads: 1
     resources:
         gpu=1,

@@ -10,6 +10,8 @@ rule score:
         score=score_params,
     log:
         f"{LOGS}/scores/{{run}}/{{score}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/scores/{{run}}/{{score}}.tsv"
     threads: 1
     resources:
         gpu=score_gpus,

@@ -10,9 +10,11 @@ rule train:
         log=f"{OUT}/runs/{{run}}/train_log.csv",
     params:
         run=run_params,
-        checkpoint=lambda wildcards: f"{OUT}/runs/{wildcards.run}/checkpoint-last.pt",
+        checkpoint=resume_checkpoint,
     log:
         f"{LOGS}/train/{{run}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/train/{{run}}.tsv"
     threads: 2
     resources:
         gpu=1,

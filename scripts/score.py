@@ -12,7 +12,7 @@ data = {k[len("data_") :]: v for k, v in sm.input.items() if k.startswith("data_
 steps.score(
     sm.config,
     sm.wildcards.score,
-    sm.input.model,
+    sm.input.get("model"),
     sm.input.train,
     caches,
     data,

@@ -315,3 +315,16 @@ def test_network_scores_listed_for_the_workflow():
     from oodflow.scores import NETWORK_SCORES, SCORES
 
     assert NETWORK_SCORES == {n for n in SCORES.names() if SCORES.get(n).needs_network}
+
+
+def test_head_round_trips_through_a_cache_file(tmp_path):
+    from oodflow.io import FormatError, save_npz
+    from oodflow.scores import Head
+
+    w, b = np.arange(6.0).reshape(2, 3), np.array([0.5, -1.0])
+    save_npz(tmp_path / "c.npz", head_weight=w, head_bias=b)
+    head = Head.from_npz(tmp_path / "c.npz")
+    np.testing.assert_array_equal(head.logits(np.eye(3)), np.eye(3) @ w.T + b)
+    save_npz(tmp_path / "bad.npz", head_weight=w, head_bias=np.ones(3))
+    with pytest.raises(FormatError, match="bad.npz"):
+        Head.from_npz(tmp_path / "bad.npz")

@@ -66,6 +66,14 @@ def write_manifest(sidecars: Sequence[str], out: str) -> None:
     write_json(out, {"files": entries})
 
 
+def data_samples(sets: Mapping[str, str], out: str, dpi: int = 120) -> None:
+    """A picture of the benchmark: the first images of every stored set (``sets``: name -> npz)."""
+    from oodflow.data.embedded import load_set
+    from oodflow.report.figures import sample_grid
+
+    sample_grid({name: load_set(path)[0] for name, path in sets.items()}, out=out, dpi=dpi)
+
+
 # ----------------------------------------------------------------------------------- training
 def run_config(config: Mapping[str, Any], run: str) -> dict[str, Any]:
     """The part of the config that determines a run's result (stored in its checkpoints)."""
@@ -132,16 +140,18 @@ def extract(
     model, _ = load_model(model_pt, device)
     x, y = load_inputs(data_npz, _benchmark(config), config["benchmark"]["image_format"])
     logits, feats = features.extract(model, x, batch_size=batch_size, device=device)
-    save_npz(out, logits=logits, features=feats, labels=y)
-    w = model.head.weight.detach().cpu().numpy()
-    _log(f"extracted {len(y)} samples: logits {logits.shape}, features {feats.shape}, head {w.shape}")
+    # The head travels with the cache, so post-hoc scores (ReAct, ViM) never need torch.
+    head_w = model.head.weight.detach().cpu().numpy()
+    head_b = model.head.bias.detach().cpu().numpy()
+    save_npz(out, logits=logits, features=feats, labels=y, head_weight=head_w, head_bias=head_b)
+    _log(f"extracted {len(y)} samples: logits {logits.shape}, features {feats.shape}")
 
 
 # ------------------------------------------------------------------------------------- scoring
 def score(
     config: Mapping[str, Any],
     name: str,
-    model_pt: str,
+    model_pt: str | None,
     train_cache: str,
     caches: Mapping[str, str],
     data: Mapping[str, str],
@@ -178,14 +188,8 @@ def score(
             result[key] = torch.cat(parts).detach().cpu().numpy().astype(np.float64)
     else:
         from oodflow.scores import Head
-        from oodflow.training import load_model
 
-        model, _ = load_model(model_pt, "cpu")
-        head = Head(
-            model.head.weight.detach().numpy().astype(np.float64),
-            model.head.bias.detach().numpy().astype(np.float64),
-        )
-        scorer.fit(Cache.from_npz(train_cache), head)
+        scorer.fit(Cache.from_npz(train_cache), Head.from_npz(train_cache))
         for key, path in caches.items():
             result[key] = np.asarray(scorer.score(Cache.from_npz(path)), dtype=np.float64)
     for key, values in result.items():

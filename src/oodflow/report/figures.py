@@ -96,3 +96,17 @@ def roc_csv(id_scores: np.ndarray, ood: Mapping[str, np.ndarray], out: str, poin
     best_tpr = tpr[np.searchsorted(fpr, grid, side="right") - 1]  # highest TPR with FPR <= grid
     lines = ["fpr,tpr"] + [f"{x:.4f},{y:.6f}" for x, y in zip(grid, best_tpr)]
     write_text(out, "\n".join(lines) + "\n")
+
+
+def sample_grid(sets: Mapping[str, np.ndarray], *, out: str, per_set: int = 12, dpi: int = 120) -> None:
+    """A grid of the first ``per_set`` images (uint8, (N, 28, 28)) of each named set."""
+    fig, axes = plt.subplots(len(sets), per_set, figsize=(per_set * 0.8, len(sets) * 0.9), squeeze=False)
+    for row, (name, x) in zip(axes, sets.items()):
+        for i, ax in enumerate(row):
+            if i < len(x):
+                ax.imshow(x[i], cmap="gray", vmin=0, vmax=255)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        row[0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    fig.tight_layout()
+    _save(fig, out, dpi)

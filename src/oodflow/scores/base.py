@@ -96,6 +96,15 @@ class Head:
                 f"bias has {self.bias.shape[0]} entries but weight has {self.weight.shape[0]} rows"
             )
 
+    @classmethod
+    def from_npz(cls, path: str | os.PathLike) -> Head:
+        """Load the head stored beside a feature cache (arrays ``head_weight``, ``head_bias``)."""
+        arrays = load_npz(path, required={"head_weight": 2, "head_bias": 1})
+        try:
+            return cls(arrays["head_weight"], arrays["head_bias"])
+        except ValueError as err:
+            raise FormatError(f"{path}: {err}") from None
+
     def logits(self, features: np.ndarray) -> np.ndarray:
         """Logits of ``features (N, D)`` in float64."""
         features = np.asarray(features, dtype=np.float64)

@@ -1,0 +1,10 @@
+"""A picture of every stored set of the benchmark."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821  (snakemake is injected)
+
+from oodflow import steps  # noqa: E402
+
+sm = snakemake  # noqa: F821
+steps.data_samples(dict(sm.input.items()), sm.output[0], dpi=sm.params.dpi)
