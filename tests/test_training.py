@@ -78,6 +78,10 @@ def test_killed_run_resumes_to_identical_weights(test_config, tmp_path, monkeypa
     assert any("resuming" in m for m in messages)
     assert _same_weights(reference, resumed)
     assert rows == ref_rows
+    # and the final files are byte-identical (pickle memo of unpickled strings must not leak in)
+    checkpoint.save(tmp_path / "a.pt", {"model": reference.state_dict(), "config": config, "log": ref_rows})
+    checkpoint.save(tmp_path / "b.pt", {"model": resumed.state_dict(), "config": config, "log": rows})
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes()
 
 
 def test_checkpoint_for_other_config_is_ignored(test_config, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +15,32 @@ from oodflow.io import FormatError, write_bytes
 REQUIRED_KEYS = ("model", "config")
 
 
+def _canonical(obj: Any) -> Any:
+    """Rebuild plain containers with interned strings.
+
+    Pickle shares repeated string objects through its memo, so two equal payloads can serialise to
+    different bytes when one holds strings freshly unpickled from a checkpoint (a resumed run) and
+    the other holds the interned literals of the code. Interning makes equal payloads equal bytes.
+    """
+    if isinstance(obj, str):
+        return sys.intern(obj)
+    if type(obj) is dict:
+        return {_canonical(k): _canonical(v) for k, v in obj.items()}
+    if type(obj) in (list, tuple):
+        return type(obj)(_canonical(v) for v in obj)
+    return obj
+
+
 def save(path: str | os.PathLike, payload: dict[str, Any]) -> None:
-    """Serialise ``payload`` (tensors, plain Python values) and move it onto ``path`` atomically."""
+    """Serialise ``payload`` (tensors, plain Python values) and move it onto ``path`` atomically.
+
+    Equal payloads give equal bytes (see :func:`_canonical`), so results can be compared by hash.
+    """
     missing = [k for k in REQUIRED_KEYS if k not in payload]
     if missing:
         raise ValueError(f"checkpoint payload lacks {missing}")
     buf = io.BytesIO()
-    torch.save(payload, buf)
+    torch.save(_canonical(payload), buf)
     write_bytes(path, buf.getvalue())
 
 
