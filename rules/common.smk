@@ -1,7 +1,9 @@
 # Shared helpers: config validation (before any job runs), paths and input functions.
+import json
+
 from oodflow import config as oodflow_config
 from oodflow.scores import NETWORK_SCORES
-from oodflow.steps import run_config
+from oodflow.steps import data_config, run_config
 
 try:
     _validated = oodflow_config.validate(config)
@@ -41,14 +43,28 @@ def final_outputs():
     ]
 
 
-def data_params(wildcards):
-    """The config that determines the stored data sets (a rerun trigger)."""
-    return {"seed": config["seed"], "benchmark": config["benchmark"]}
+# Params are rerun triggers; Snakemake compares them as text, so they are canonical JSON (sorted
+# keys): reordering the config file must not retrain anything.
+def canonical(obj):
+    return json.dumps(obj, sort_keys=True)
+
+
+def id_data_params(wildcards):
+    """The config that determines the ID splits."""
+    return canonical(data_config(config, "id"))
+
+
+def ood_data_params(wildcards):
+    return canonical(data_config(config, "ood"))
+
+
+def aux_data_params(wildcards):
+    return canonical(data_config(config, "aux"))
 
 
 def run_params(wildcards):
-    """The config that determines a trained model (a rerun trigger)."""
-    return run_config(config, wildcards.run)
+    """The config that determines a trained model."""
+    return canonical(run_config(config, wildcards.run))
 
 
 def resume_checkpoint(wildcards):
@@ -57,7 +73,11 @@ def resume_checkpoint(wildcards):
 
 
 def score_params(wildcards):
-    return {"name": wildcards.score, "args": config["scores"][wildcards.score], "device": config["device"]}
+    return {
+        "name": wildcards.score,
+        "args": config["scores"][wildcards.score],
+        "device": config["device"],
+    }
 
 
 def score_gpus(wildcards):

@@ -5,13 +5,13 @@ rule build_id:
     output:
         **{split: f"{OUT}/data/{split}.npz" for split in ID_SPLITS},
         sidecars=[f"{OUT}/data/{split}.json" for split in ID_SPLITS],
-    params:
-        data=data_params,
     log:
         f"{LOGS}/data/build_id.log",
-    threads: 1
     conda:
         "../envs/oodflow.yaml"
+    threads: 1
+    params:
+        data=id_data_params,
     script:
         "../scripts/build_id.py"
 
@@ -20,13 +20,13 @@ rule build_ood:
     output:
         npz=f"{OUT}/data/ood/{{ood}}.npz",
         sidecar=f"{OUT}/data/ood/{{ood}}.json",
-    params:
-        data=data_params,
     log:
         f"{LOGS}/data/build_ood_{{ood}}.log",
-    threads: 1
     conda:
         "../envs/oodflow.yaml"
+    threads: 1
+    params:
+        data=ood_data_params,
     script:
         "../scripts/build_ood.py"
 
@@ -35,13 +35,13 @@ rule build_aux:
     output:
         npz=f"{OUT}/data/aux.npz",
         sidecar=f"{OUT}/data/aux.json",
-    params:
-        data=data_params,
     log:
         f"{LOGS}/data/build_aux.log",
-    threads: 1
     conda:
         "../envs/oodflow.yaml"
+    threads: 1
+    params:
+        data=aux_data_params,
     script:
         "../scripts/build_aux.py"
 
@@ -55,9 +55,9 @@ rule data_manifest:
         f"{OUT}/data/manifest.json",
     log:
         f"{LOGS}/data/manifest.log",
-    threads: 1
     conda:
         "../envs/oodflow.yaml"
+    threads: 1
     script:
         "../scripts/data_manifest.py"
 
@@ -69,12 +69,12 @@ rule data_samples:
         aux=f"{OUT}/data/aux.npz",
     output:
         f"{OUT}/figures/data_samples.png",
-    params:
-        dpi=config["plots"]["dpi"],
     log:
         f"{LOGS}/data/samples.log",
-    threads: 1
     conda:
         "../envs/oodflow.yaml"
+    threads: 1
+    params:
+        dpi=config["plots"]["dpi"],
     script:
         "../scripts/data_samples.py"

@@ -11,10 +11,10 @@ rule extract_features:
         f"{LOGS}/features/{{run}}/{{dataset}}.log",
     benchmark:
         f"{LOGS}/benchmarks/features/{{run}}/{{dataset}}.tsv"
+    conda:
+        "../envs/oodflow.yaml"
     threads: 1
     resources:
         gpu=1,
-    conda:
-        "../envs/oodflow.yaml"
     script:
         "../scripts/extract_features.py"

@@ -10,9 +10,9 @@ rule evaluate:
         json=f"{OUT}/metrics.json",
     log:
         f"{LOGS}/report/evaluate.log",
-    threads: 1
     conda:
         "../envs/oodflow.yaml"
+    threads: 1
     script:
         "../scripts/evaluate.py"
 
@@ -25,9 +25,9 @@ rule tables:
         tex=f"{OUT}/tables/fpr95_auroc.tex",
     log:
         f"{LOGS}/report/tables.log",
-    threads: 1
     conda:
         "../envs/oodflow.yaml"
+    threads: 1
     script:
         "../scripts/tables.py"
 
@@ -39,12 +39,12 @@ rule figures:
         hist=expand(f"{OUT}/figures/{{{{run}}}}/hist_{{score}}.png", score=SCORES),
         roc=expand(f"{OUT}/figures/{{{{run}}}}/roc_{{score}}.png", score=SCORES),
         roc_csv=expand(f"{OUT}/plots/roc/{{{{run}}}}-{{score}}.csv", score=SCORES),
-    params:
-        plots=config["plots"],
     log:
         f"{LOGS}/report/figures_{{run}}.log",
-    threads: 1
     conda:
         "../envs/oodflow.yaml"
+    threads: 1
+    params:
+        plots=canonical(config["plots"]),
     script:
         "../scripts/figures.py"

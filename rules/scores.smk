@@ -6,16 +6,16 @@ rule score:
         unpack(score_inputs),
     output:
         f"{OUT}/scores/{{run}}/{{score}}.npz",
-    params:
-        score=score_params,
     log:
         f"{LOGS}/scores/{{run}}/{{score}}.log",
     benchmark:
         f"{LOGS}/benchmarks/scores/{{run}}/{{score}}.tsv"
+    conda:
+        "../envs/oodflow.yaml"
     threads: 1
     resources:
         gpu=score_gpus,
-    conda:
-        "../envs/oodflow.yaml"
+    params:
+        score=score_params,
     script:
         "../scripts/score.py"

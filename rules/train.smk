@@ -8,17 +8,17 @@ rule train:
     output:
         model=f"{OUT}/runs/{{run}}/model.pt",
         log=f"{OUT}/runs/{{run}}/train_log.csv",
-    params:
-        run=run_params,
-        checkpoint=resume_checkpoint,
     log:
         f"{LOGS}/train/{{run}}.log",
     benchmark:
         f"{LOGS}/benchmarks/train/{{run}}.tsv"
+    conda:
+        "../envs/oodflow.yaml"
     threads: 2
     resources:
         gpu=1,
-    conda:
-        "../envs/oodflow.yaml"
+    params:
+        run=run_params,
+        checkpoint=resume_checkpoint,
     script:
         "../scripts/train.py"

@@ -5,6 +5,7 @@ One module-scoped run serves several tests; a second clean run checks byte-ident
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -103,6 +104,17 @@ def test_feature_cache_and_scores_agree(tiny_run, tiny_config):
 def test_noop_rerun_does_nothing(tiny_run):
     proc = run_tiny(tiny_run)
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_new_ood_set_reuses_the_trained_model(tiny_run, tmp_path):
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["benchmark"]["ood_sets"].append("faces")
+    path = tmp_path / "more.yaml"
+    path.write_text(yaml.safe_dump(config))
+    plan = snakemake(tiny_run, "--configfile", str(path), "--dry-run").stdout
+    jobs = set(re.findall(r"^(?:local)?rule (\w+):", plan, flags=re.MULTILINE))
+    assert {"build_ood", "extract_features", "score"} <= jobs
+    assert not jobs & {"train", "build_id"}
 
 
 def test_two_clean_runs_give_identical_bytes(tiny_run, tmp_path):

@@ -75,9 +75,26 @@ def data_samples(sets: Mapping[str, str], out: str, dpi: int = 120) -> None:
 
 
 # ----------------------------------------------------------------------------------- training
+#: Benchmark keys that determine each stored set; nothing else triggers its rebuild.
+DATA_KEYS = {
+    "id": ("name", "train_per_class", "val_per_class", "test_per_class"),
+    "ood": ("name", "ood_size"),
+    "aux": ("name", "aux_size"),
+}
+
+
+def data_config(config: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """The part of the config that determines the ``kind`` ("id", "ood", "aux") data files."""
+    return {"seed": config["seed"], **{k: config["benchmark"][k] for k in DATA_KEYS[kind]}}
+
+
 def run_config(config: Mapping[str, Any], run: str) -> dict[str, Any]:
-    """The part of the config that determines a run's result (stored in its checkpoints)."""
-    return {"seed": config["seed"], "benchmark": dict(config["benchmark"]), "run": dict(config["runs"][run])}
+    """The part of the config that determines a run's result (stored in its checkpoints).
+
+    OOD sets, their sizes and the auxiliary pool are not part of it: adding an OOD set retrains nothing.
+    """
+    bench = {**data_config(config, "id"), "image_format": config["benchmark"]["image_format"]}
+    return {"seed": bench.pop("seed"), "benchmark": bench, "run": dict(config["runs"][run])}
 
 
 def train(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["OODNet", "check_args", "scale_channels"]
+__all__ = ["OODNet", "check_args", "init_weights", "scale_channels"]
 
 
 class OODNet(nn.Module):
@@ -51,3 +51,16 @@ def check_args(num_classes: int, in_channels: int, width: float) -> None:
         raise ValueError(f"in_channels must be >= 1, got {in_channels}")
     if not width > 0:
         raise ValueError(f"width must be > 0, got {width}")
+
+
+def init_weights(module: nn.Module) -> None:
+    """Standard initialisation: Kaiming-normal convolutions (fan-out), unit/zero batch norm, zero
+    linear biases (linear weights keep PyTorch's default)."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.zeros_(m.bias)

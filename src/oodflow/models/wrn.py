@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from oodflow.models.base import OODNet, check_args, scale_channels
+from oodflow.models.base import OODNet, check_args, init_weights, scale_channels
 
 __all__ = ["WideBlock", "WideResNet", "wide_resnet", "wrn40_2"]
 
@@ -76,14 +76,7 @@ class WideResNet(OODNet):
             nn.BatchNorm2d(in_ch), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten()
         )
         self.head = nn.Linear(in_ch, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.zeros_(m.bias)
+        init_weights(self)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.post(self.stages(self.stem(x)))

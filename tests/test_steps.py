@@ -1,0 +1,79 @@
+"""The rule functions of oodflow.steps on a paper backbone served as 3x32x32 (no Snakemake)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from oodflow import checkpoint, steps
+from oodflow.config import validate
+from oodflow.io import load_npz
+
+
+@pytest.fixture
+def rgb_config(test_config):
+    raw = dict(test_config)
+    raw["benchmark"] = dict(raw["benchmark"], image_format="rgb32", ood_sets=["uniform"])
+    raw["runs"] = {"wrn": {"model": "wrn40_2", "model_args": {"width": 0.25}, "method": "ce", "epochs": 1}}
+    raw["scores"] = {"energy": {}, "odin": {"temperature": 1000.0, "epsilon": 0.0014}, "vim": {"dim": 8}}
+    return validate(raw)
+
+
+def test_paper_backbone_runs_through_every_step(rgb_config, tmp_path):
+    d = tmp_path / "data"
+    steps.build_id(rgb_config, {s: str(d / f"{s}.npz") for s in ("train", "val", "test")})
+    steps.build_ood(rgb_config, "uniform", str(d / "ood" / "uniform.npz"))
+    model_pt, ckpt = tmp_path / "model.pt", tmp_path / "last.pt"
+    steps.train(
+        rgb_config,
+        "wrn",
+        str(d / "train.npz"),
+        str(d / "val.npz"),
+        str(model_pt),
+        str(tmp_path / "log.csv"),
+        str(ckpt),
+    )
+    assert not ckpt.exists()
+    payload = checkpoint.load(model_pt)
+    assert payload["meta"]["in_channels"] == 3 and payload["config"]["run"]["model"] == "wrn40_2"
+    assert (tmp_path / "log.csv").read_text().splitlines()[
+        0
+    ] == "epoch,lr,train_loss,train_acc,val_loss,val_acc"
+
+    caches = {}
+    for name, src in [
+        ("train", d / "train.npz"),
+        ("id", d / "test.npz"),
+        ("uniform", d / "ood" / "uniform.npz"),
+    ]:
+        caches[name] = str(tmp_path / f"cache_{name}.npz")
+        steps.extract(rgb_config, str(model_pt), str(src), caches[name])
+    cache = load_npz(caches["id"])
+    assert cache["features"].shape[1] == cache["head_weight"].shape[1] == 32  # 128 channels x width 0.25
+    np.testing.assert_allclose(
+        cache["features"] @ cache["head_weight"].T + cache["head_bias"], cache["logits"], rtol=1e-4, atol=1e-4
+    )
+
+    data = {"id": str(d / "test.npz"), "uniform": str(d / "ood" / "uniform.npz")}
+    evaluated = {k: v for k, v in caches.items() if k != "train"}
+    for score in rgb_config["scores"]:
+        out = tmp_path / f"{score}.npz"
+        steps.score(rgb_config, score, str(model_pt), caches["train"], evaluated, data, str(out))
+        values = load_npz(out)
+        assert set(values) == {"id", "uniform"} and len(values["id"]) == len(cache["labels"])
+    energy = load_npz(tmp_path / "energy.npz")["id"]
+    logits = cache["logits"].astype(np.float64)
+    m = logits.max(1)
+    np.testing.assert_allclose(energy, m + np.log(np.exp(logits - m[:, None]).sum(1)), rtol=1e-9)
+
+
+def test_adding_an_ood_set_retrains_nothing(test_config):
+    base = validate(test_config)
+    more = validate(
+        {**test_config, "benchmark": {**test_config["benchmark"], "ood_sets": ["faces"], "ood_size": 7}}
+    )
+    assert steps.run_config(base, "tiny") == steps.run_config(more, "tiny")
+    assert steps.data_config(base, "id") == steps.data_config(more, "id")
+    assert steps.data_config(base, "ood") != steps.data_config(more, "ood")
+    changed = validate({**test_config, "benchmark": {**test_config["benchmark"], "image_format": "rgb32"}})
+    assert steps.run_config(base, "tiny") != steps.run_config(changed, "tiny")
