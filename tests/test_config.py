@@ -57,10 +57,13 @@ def test_bad_config_names_the_key(test_config, mutate, key, words):
 
 
 def test_unknown_parameters_are_reported(test_config):
-    bad = cfg.validate(test_config)
+    bad = copy.deepcopy(test_config)
     bad["scores"]["knn"] = {"kk": 3}
     with pytest.raises(cfg.ConfigError, match=r"scores\.knn\.kk: score 'knn' has no parameter 'kk'"):
-        cfg.check_parameters(bad)
+        cfg.validate(bad)
+    bad["scores"] = {"vim": {}}
+    with pytest.raises(cfg.ConfigError, match=r"at scores\.vim: score 'vim' needs the parameter 'dim'"):
+        cfg.validate(bad)
     bad = cfg.validate(test_config)
     bad["runs"]["tiny"]["model_args"] = {"depth": 3}
     with pytest.raises(cfg.ConfigError, match=r"runs\.tiny\.model_args\.depth"):

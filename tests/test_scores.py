@@ -275,9 +275,10 @@ def test_registry_errors():
 
 def test_import_does_not_import_torch():
     code = (
-        "import sys, oodflow.scores as s, oodflow.metrics\n"
+        "import sys, oodflow.scores as s, oodflow.metrics, oodflow.config as c, yaml\n"
         "for n in s.SCORES.names():\n"
-        "    if n != 'odin': s.SCORES.get(n)\n"
+        "    s.SCORES.get(n)\n"
+        f"c.validate(yaml.safe_load(open({str(SRC.parent / 'config' / 'config.yaml')!r})))\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     env = {**os.environ, "PYTHONPATH": str(SRC)}

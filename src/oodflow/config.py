@@ -50,13 +50,18 @@ def _key(path) -> str:
 
 
 def _check_kwargs(fn: Any, kwargs: Mapping[str, Any], where: str, what: str) -> None:
-    """Raise ConfigError if ``kwargs`` has names that ``fn`` does not accept."""
+    """Raise ConfigError if ``kwargs`` has names that ``fn`` does not accept or lacks required ones."""
     params = inspect.signature(fn).parameters
+    supplied = ("self", "num_classes", "in_channels")  # given by the workflow, not the config
+    for name, p in params.items():
+        if p.default is inspect.Parameter.empty and p.kind is p.POSITIONAL_OR_KEYWORD:
+            if name not in supplied and name not in kwargs:
+                raise ConfigError(f"config error at {where}: {what} needs the parameter '{name}'")
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return
     for name in kwargs:
         if name not in params:
-            valid = ", ".join(p for p in params if p not in ("self", "num_classes", "in_channels"))
+            valid = ", ".join(p for p in params if p not in supplied)
             raise ConfigError(
                 f"config error at {where}.{name}: {what} has no parameter '{name}' (valid: {valid or 'none'})"
             )
@@ -88,14 +93,18 @@ def validate(config: Mapping[str, Any], schema: dict | None = None) -> dict:
                 f"config error at {where}: unknown {registry.kind} '{name}'; "
                 f"valid names: {', '.join(registry.names())}"
             )
+    for name, params in cfg["scores"].items():  # score modules import no torch: cheap to check here
+        _check_kwargs(SCORES.get(name), params, f"scores.{name}", f"score '{name}'")
     return cfg
 
 
 def check_parameters(cfg: Mapping[str, Any]) -> None:
-    """Check model/method/score keyword arguments against their signatures (imports the modules)."""
+    """Check model and method keyword arguments against their signatures.
+
+    This imports the model and method modules (and so torch); training jobs call it first thing.
+    """
     from oodflow.methods import METHODS
     from oodflow.models import MODELS
-    from oodflow.scores import SCORES
 
     for run, spec in cfg["runs"].items():
         _check_kwargs(
@@ -110,8 +119,6 @@ def check_parameters(cfg: Mapping[str, Any]) -> None:
             f"runs.{run}.method_args",
             f"method '{spec['method']}'",
         )
-    for name, params in cfg["scores"].items():
-        _check_kwargs(SCORES.get(name), params, f"scores.{name}", f"score '{name}'")
 
 
 def load(path: str | Path) -> dict:

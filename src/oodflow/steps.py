@@ -111,9 +111,11 @@ def train(
     import torch
 
     from oodflow import checkpoint, training
+    from oodflow.config import check_parameters
     from oodflow.data.benchmarks import load_inputs
     from oodflow.seeding import configure_determinism, resolve_device
 
+    check_parameters({"runs": {run: config["runs"][run]}})  # model/method kwargs, before any work
     configure_determinism(threads)
     device = resolve_device(config["device"])
     bench, fmt = _benchmark(config), config["benchmark"]["image_format"]

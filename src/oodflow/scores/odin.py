@@ -1,4 +1,6 @@
-"""ODIN, a score that perturbs the inputs and therefore needs the network (imports torch).
+"""ODIN, a score that perturbs the inputs and therefore needs the network.
+
+torch is imported only when a batch is scored, so the workflow can check ODIN's parameters without it.
 
 Sign convention: higher = more in-distribution (ID). pytorch-ood's ``ODIN`` detector returns
 the negation of this score.
@@ -6,11 +8,14 @@ the negation of this score.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from oodflow.scores.base import NetworkScore
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 
 class ODIN(NetworkScore):
@@ -44,6 +49,9 @@ class ODIN(NetworkScore):
 
     def score_inputs(self, model: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
         """ODIN scores ``(B,)`` (float64, on the inputs' device) of one batch of inputs."""
+        import torch
+        import torch.nn.functional as F
+
         if not isinstance(inputs, torch.Tensor) or inputs.ndim < 2:
             raise ValueError(f"score '{self.name}': inputs must be a batched tensor (B, ...)")
         was_training = model.training
