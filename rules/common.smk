@@ -1,5 +1,9 @@
 # Shared helpers: config validation (before any job runs), paths and input functions.
 import json
+import sys
+
+# Use this checkout's library, whether it is pip-installed or not (e.g. under --sdm conda).
+sys.path.insert(0, f"{workflow.basedir}/src")
 
 from oodflow import config as oodflow_config
 from oodflow.scores import NETWORK_SCORES
