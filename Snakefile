@@ -9,6 +9,7 @@ configfile: "config/config.yaml"
 
 include: "rules/common.smk"
 include: "rules/data.smk"
+include: "rules/datasets.smk"
 include: "rules/train.smk"
 include: "rules/features.smk"
 include: "rules/scores.smk"

@@ -6,6 +6,7 @@ import sys
 sys.path.insert(0, f"{workflow.basedir}/src")
 
 from oodflow import config as oodflow_config
+from oodflow.data.catalog import DATASETS
 from oodflow.scores import NETWORK_SCORES
 from oodflow.steps import data_config, run_config
 
@@ -32,6 +33,8 @@ wildcard_constraints:
     score="|".join(SCORES),
     ood="[A-Za-z0-9_]+",
     dataset="train|val|test|ood/[A-Za-z0-9_]+",
+    ds="[a-z0-9_]+",
+    filename="[^/]+",
 
 
 def final_outputs():
@@ -99,3 +102,12 @@ def score_inputs(wildcards):
         else:
             inputs[f"cache_{key}"] = f"{OUT}/features/{wildcards.run}/{dataset}.npz"
     return inputs
+
+
+def dataset_downloads(wildcards):
+    """The downloaded files of a catalog dataset; ancient(): a `dvc pull` must not trigger reruns."""
+    spec = DATASETS.get(wildcards.ds)
+    return [
+        ancient(f"resources/datasets/{spec.name}/downloads/{r.filename}")
+        for r in spec.resources
+    ]

@@ -264,3 +264,62 @@ def figures(
             scores["id"], ood, title=f"{run}: {name}", out=roc_out[name], dpi=config["plots"]["dpi"]
         )
         fig.roc_csv(scores["id"], ood, out=roc_csv_out[name])
+
+
+# ------------------------------------------------------------------------ paper-scale datasets
+def download(dataset: str, filename: str, out: str) -> None:
+    """Fetch one resource of a catalog dataset (verified, atomic; mirrors and retries).
+
+    Environment: ``OODFLOW_MIRRORS`` (space-separated base URLs, e.g. an institute's mirror or a
+    ``file://`` folder) are tried first as ``<base>/<dataset>/<filename>``, and with
+    ``OODFLOW_MIRRORS_ONLY=1`` exclusively (air-gapped clusters); ``OODFLOW_CHECKSUMS`` points the
+    pinned-sha256 manifest elsewhere than ``config/checksums.json``.
+    """
+    import dataclasses
+    import os
+
+    from oodflow.data.catalog import DATASETS, resource
+    from oodflow.download import DEFAULT_MANIFEST, PinnedChecksums, fetch
+
+    spec = DATASETS.get(dataset)
+    res = resource(spec, filename)
+    mirrors = [
+        f"{base.rstrip('/')}/{dataset}/{filename}" for base in os.environ.get("OODFLOW_MIRRORS", "").split()
+    ]
+    upstream = () if os.environ.get("OODFLOW_MIRRORS_ONLY") == "1" else res.urls
+    res = dataclasses.replace(res, urls=(*mirrors, *upstream))
+    pins = PinnedChecksums(os.environ.get("OODFLOW_CHECKSUMS", DEFAULT_MANIFEST))
+    path = fetch(res, Path(out).parent, dataset=dataset, pins=pins)
+    if path != Path(out):
+        raise RuntimeError(f"fetch wrote {path}, expected {out}")
+
+
+def prepare(dataset: str, downloads: Sequence[str], unpacked_dir: str, raw_dir: str, out_dir: str) -> None:
+    """Unpack a dataset's archives safely, lay them out in ``raw_dir`` and parse the prepared form.
+
+    Each archive is unpacked into ``unpacked_dir/<archive name>/``; ``raw_dir`` then holds a
+    symbolic link to every top-level entry of every archive and to every plain downloaded file,
+    which is the upstream layout the parsers expect (e.g. ``raw/cifar-10-batches-py/``).
+    """
+    from oodflow.archives import extract, is_archive
+    from oodflow.data.catalog import DATASETS, parser
+
+    spec = DATASETS.get(dataset)
+    raw = Path(raw_dir)
+    raw.mkdir(parents=True, exist_ok=True)
+    entries: list[Path] = []
+    for path in map(Path, downloads):
+        if spec.extract and is_archive(path):
+            unpacked = extract(path, Path(unpacked_dir) / path.name)
+            entries += sorted(unpacked.iterdir())
+        else:
+            entries.append(path)
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue  # completion markers of the unpacker
+        link = raw / entry.name
+        if link.is_symlink() or link.exists():
+            raise FileExistsError(f"{dataset}: two resources both provide '{entry.name}'")
+        link.symlink_to(entry.resolve())
+    summary = parser(spec)(raw, Path(out_dir))
+    _log(f"prepared {dataset}: {summary.get('splits')}")

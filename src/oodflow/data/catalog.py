@@ -1,0 +1,133 @@
+"""The paper-scale dataset catalog: where each dataset comes from and how it is prepared.
+
+Every entry is a :class:`DatasetSpec`: its downloadable :class:`Resource` files (URL first, then
+mirrors, each with the published checksum, or none when nothing is published: then the sha256 is
+pinned in ``config/checksums.json`` on first verified download), its homepage and licence, and a
+parser that turns the downloaded (and extracted) files into one common prepared form.
+
+Prepared form (what the workflow's loaders read), in ``<prepared dir>/``:
+
+* ``prepared.json``: ``{"dataset", "form", "splits": {split: {"count", "shape"?}}, "classes"}``.
+* **array form** (images of at most 64x64 px): ``<split>.npz`` with ``x`` uint8 ``(N, H, W, C)``
+  (C = 1 or 3, channels last, as stored by the source) and ``y`` int64 ``(N,)`` (``-1`` where a
+  set has no labels, e.g. OOD-only sets).
+* **list form** (larger or variable-size images): ``<split>.tsv`` with the header ``path\tlabel``;
+  ``path`` is relative to the raw folder, ``label`` an int (``-1`` for none) or, for multi-label
+  sets, the space-separated indices of the labels present.
+
+Listing names imports nothing heavy; the source modules are imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+from oodflow.registry import Registry
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One downloadable file.
+
+    Attributes:
+        filename: name of the file once downloaded.
+        urls: the upstream URL first, then mirrors, tried in order.
+        md5 / sha256: the published checksum, if any; with neither, the sha256 pinned in
+            ``config/checksums.json`` is checked (and pinned on the first verified download).
+        size: expected size in bytes when known (for progress bars and early truncation errors).
+    """
+
+    filename: str
+    urls: tuple[str, ...]
+    md5: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset of the papers: its files, provenance and the parser to the prepared form."""
+
+    name: str
+    resources: tuple[Resource, ...]
+    homepage: str
+    licence: str
+    parser: str  # "module:function" with signature (raw_dir: Path, out_dir: Path) -> dict
+    form: str  # "array" | "list"
+    splits: tuple[str, ...]
+    approx_size: str = ""  # download size, for the README
+    notes: str = ""
+    extract: bool = True  # unpack archives among the resources before parsing
+    used_by: tuple[str, ...] = field(default=())  # paper configs that need it
+
+
+#: Name -> "module:SPEC" of every dataset; the modules live in ``oodflow.data.sources``.
+DATASETS = Registry(
+    "dataset",
+    {
+        "cifar10": "oodflow.data.sources.small:CIFAR10",
+        "cifar100": "oodflow.data.sources.small:CIFAR100",
+        "svhn": "oodflow.data.sources.small:SVHN",
+        "mnist": "oodflow.data.sources.small:MNIST",
+        "fashion_mnist": "oodflow.data.sources.small:FASHION_MNIST",
+        "tinyimagenet": "oodflow.data.sources.small:TINYIMAGENET",
+        "lsun_crop": "oodflow.data.sources.small:LSUN_CROP",
+        "lsun_resize": "oodflow.data.sources.small:LSUN_RESIZE",
+        "tinyimagenet_crop": "oodflow.data.sources.small:TINYIMAGENET_CROP",
+        "tinyimagenet_resize": "oodflow.data.sources.small:TINYIMAGENET_RESIZE",
+        "isun": "oodflow.data.sources.small:ISUN",
+        "tinyimages_300k": "oodflow.data.sources.small:TINYIMAGES_300K",
+        "cifar100_gan_50": "oodflow.data.sources.small:CIFAR100_GAN_50",
+        "cifar100_gan_2": "oodflow.data.sources.small:CIFAR100_GAN_2",
+        "food101": "oodflow.data.sources.large:FOOD101",
+        "flowers102": "oodflow.data.sources.large:FLOWERS102",
+        "oxford_pets": "oodflow.data.sources.large:OXFORD_PETS",
+        "dtd": "oodflow.data.sources.large:DTD",
+        "places365_val": "oodflow.data.sources.large:PLACES365_VAL",
+        "voc2012": "oodflow.data.sources.large:VOC2012",
+        "coco2014": "oodflow.data.sources.large:COCO2014",
+        "nuswide": "oodflow.data.sources.large:NUSWIDE",
+        "inaturalist_ood": "oodflow.data.sources.large:INATURALIST_OOD",
+        "sun_ood": "oodflow.data.sources.large:SUN_OOD",
+        "places_ood": "oodflow.data.sources.large:PLACES_OOD",
+    },
+)
+
+
+def resource(spec: DatasetSpec, filename: str) -> Resource:
+    """The resource of ``spec`` named ``filename`` (a clear KeyError otherwise)."""
+    for res in spec.resources:
+        if res.filename == filename:
+            return res
+    names = ", ".join(r.filename for r in spec.resources)
+    raise KeyError(f"dataset '{spec.name}' has no resource '{filename}' (has: {names})")
+
+
+def parser(spec: DatasetSpec):
+    """The parse function of ``spec`` (imported on first use)."""
+    module, _, attr = spec.parser.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def markdown_table() -> str:
+    """The catalog as a Markdown table (the README's dataset table is generated from it)."""
+    rows = ["| dataset | form | splits | download | checksum | licence |", "|---|---|---|---|---|---|"]
+    for name in DATASETS.names():
+        spec = DATASETS.get(name)
+        if all(r.md5 or r.sha256 for r in spec.resources):
+            check = "published"
+        elif any(r.md5 or r.sha256 for r in spec.resources):
+            check = "partly published, rest pinned"
+        else:
+            check = "pinned on first download"
+        links = ", ".join(f"[{r.filename}]({r.urls[0]})" for r in spec.resources)
+        rows.append(
+            f"| `{name}` | {spec.form} | {', '.join(spec.splits)} | {links} ({spec.approx_size or '?'}) "
+            f"| {check} | {spec.licence} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":  # python -m oodflow.data.catalog
+    print(markdown_table(), end="")

@@ -1,0 +1,1 @@
+"""Catalog sources: the :class:`~oodflow.data.catalog.DatasetSpec` constants and their parsers."""

@@ -1,0 +1,350 @@
+"""Verified, atomic downloads with retries and mirrors (stdlib ``urllib`` only).
+
+:func:`fetch` streams one :class:`~oodflow.data.catalog.Resource` into a temporary file next to its
+destination and moves it into place only once the transfer is complete and the checksum matches, so
+the output path only ever holds a verified file. Per URL, transient failures (network errors,
+timeouts, HTTP 5xx, truncated transfers) are retried with exponential backoff; permanent failures
+(HTTP 404 and other 4xx, a checksum mismatch) and exhausted retries move on to the next mirror. When
+every URL failed, :class:`DownloadError` names the dataset, each URL with its failure reason, and how
+to recover.
+
+Resources without a published checksum are checked against :class:`PinnedChecksums`, a committed
+``config/checksums.json`` manifest: the first verified download pins its sha256 and every later
+download must match it (trust on first use, made reproducible by committing the manifest).
+``file://`` URLs work like any other, which makes local mirrors easy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import logging
+import os
+import re
+import ssl
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tqdm.auto import tqdm
+
+from oodflow.io import FormatError, atomic_path, read_json, sha256_file, write_json
+
+if TYPE_CHECKING:
+    from oodflow.data.catalog import Resource
+
+log = logging.getLogger(__name__)
+
+#: The committed manifest of pinned sha256 checksums, at the repository root.
+DEFAULT_MANIFEST = Path(__file__).resolve().parents[2] / "config" / "checksums.json"
+
+CHUNK = 1 << 20
+USER_AGENT = "oodflow-downloader/1 (Python urllib)"
+_TRANSIENT_HTTP = {408, 425, 429}
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+RECOVERY_HINTS = (
+    "To recover: retry later if the failure was a transient network error; "
+    "add another mirror to the resource's urls in the dataset catalog; "
+    "or run `dvc pull` if a DVC remote holds the data."
+)
+
+
+class DownloadError(RuntimeError):
+    """No URL of a resource delivered a complete file with the expected checksum.
+
+    Attributes:
+        dataset: the dataset the resource belongs to.
+        filename: the resource's file name.
+        failures: ``(url, reason)`` for every URL tried, in order.
+    """
+
+    def __init__(self, dataset: str, filename: str, failures: list[tuple[str, str]]) -> None:
+        self.dataset = dataset
+        self.filename = filename
+        self.failures = list(failures)
+        lines = [f"could not download '{filename}' of dataset '{dataset}'; URLs tried:"]
+        lines += [f"  - {url}: {reason}" for url, reason in self.failures]
+        lines.append(RECOVERY_HINTS)
+        super().__init__("\n".join(lines))
+
+
+class _Transient(Exception):
+    """A failure worth retrying on the same URL."""
+
+
+class _Permanent(Exception):
+    """A failure that retrying the same URL will not fix."""
+
+
+def md5_file(path: str | os.PathLike, chunk: int = CHUNK) -> str:
+    """The hex md5 of a file, read in chunks."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _digests(path: Path, algorithms: list[str]) -> dict[str, str]:
+    """Hex digests of ``path`` for several algorithms in one pass."""
+    hashers = {name: hashlib.new(name, usedforsecurity=False) for name in algorithms}
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(CHUNK), b""):
+            for h in hashers.values():
+                h.update(block)
+    return {name: h.hexdigest() for name, h in hashers.items()}
+
+
+# --------------------------------------------------------------------------------- pinned manifest
+class PinnedChecksums:
+    """A JSON manifest mapping ``"<dataset>/<filename>"`` to the sha256 of its first verified download.
+
+    The manifest (by default ``config/checksums.json`` of the repository) is committed with the code,
+    so every later download, on any machine, is checked against the first one: a silently changed
+    upstream file is an error, not a different experiment. Pins are never overwritten: to accept a
+    legitimately changed upstream file, verify it and remove the old entry by hand.
+    """
+
+    def __init__(self, path: str | os.PathLike = DEFAULT_MANIFEST) -> None:
+        self.path = Path(path)
+
+    @staticmethod
+    def key(dataset: str, filename: str) -> str:
+        return f"{dataset}/{filename}"
+
+    def _load(self) -> dict[str, str]:
+        if not self.path.exists():
+            return {}
+        data = read_json(self.path)
+        if not isinstance(data, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and _SHA256.fullmatch(v) for k, v in data.items()
+        ):
+            raise FormatError(f"{self.path}: expected an object mapping 'dataset/filename' to a sha256")
+        return data
+
+    def get(self, dataset: str, filename: str) -> str | None:
+        """The pinned sha256 of a resource, or ``None`` if it has none yet."""
+        return self._load().get(self.key(dataset, filename))
+
+    def pin(self, dataset: str, filename: str, sha256: str) -> None:
+        """Record ``sha256`` for a resource (atomic write, sorted keys).
+
+        Raises:
+            ValueError: if ``sha256`` is not a hex sha256, or a different sha256 is already pinned.
+        """
+        sha256 = sha256.lower()
+        if not _SHA256.fullmatch(sha256):
+            raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+        key = self.key(dataset, filename)
+        with _locked(self.path.parent):
+            pins = self._load()
+            current = pins.get(key)
+            if current == sha256:
+                return
+            if current is not None:
+                raise ValueError(
+                    f"{self.path}: '{key}' is pinned to sha256 {current}, refusing to overwrite it with "
+                    f"{sha256}; remove the old pin by hand if the upstream file legitimately changed"
+                )
+            pins[key] = sha256
+            write_json(self.path, pins)
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``directory`` (POSIX; a no-op elsewhere).
+
+    Parallel download jobs may pin at the same time; the lock makes read-modify-write safe.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+# ------------------------------------------------------------------------------------ verification
+def _expected(resource: Resource, pinned: str | None) -> dict[str, str]:
+    """``{algorithm: expected hex digest}`` for a resource (published checksums, else the pin)."""
+    expected = {}
+    if resource.md5:
+        expected["md5"] = resource.md5.lower()
+    if resource.sha256:
+        expected["sha256"] = resource.sha256.lower()
+    if not expected and pinned:
+        expected["sha256"] = pinned.lower()
+    return expected
+
+
+def _mismatches(path: Path, expected: dict[str, str]) -> list[str]:
+    """Descriptions of every checksum of ``path`` that differs from ``expected``."""
+    actual = _digests(path, sorted(expected))
+    return [
+        f"{name} mismatch: expected {want}, actual {actual[name]}"
+        for name, want in sorted(expected.items())
+        if actual[name] != want
+    ]
+
+
+# ---------------------------------------------------------------------------------------- transfer
+def _transfer(url: str, tmp: Path, *, size: int | None, timeout: float, desc: str, progress: bool) -> int:
+    """Stream ``url`` into ``tmp`` (overwritten); return the bytes written.
+
+    Raises:
+        _Transient: on network errors, timeouts, HTTP 5xx/408/429 and truncated transfers.
+        _Permanent: on other HTTP errors, missing local files, unsupported URLs, oversize files.
+        OSError: on local write errors (a full disk is not the server's fault).
+    """
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    received = 0
+    with open(tmp, "wb") as out:
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                length = response.headers.get("Content-Length")
+                total = int(length) if length and length.strip().isdigit() else size
+                with tqdm(
+                    total=total,
+                    unit="B",
+                    unit_scale=True,
+                    unit_divisor=1024,
+                    desc=desc,
+                    disable=not progress,
+                    leave=False,
+                ) as bar:
+                    while block := response.read(CHUNK):
+                        out.write(block)
+                        received += len(block)
+                        bar.update(len(block))
+        except urllib.error.HTTPError as err:
+            reason = f"HTTP {err.code} {err.reason}"
+            if err.code >= 500 or err.code in _TRANSIENT_HTTP:
+                raise _Transient(reason) from None
+            raise _Permanent(reason) from None
+        except urllib.error.URLError as err:
+            if url.startswith("file:"):
+                raise _Permanent(f"cannot read local file ({err.reason})") from None
+            raise _Transient(f"network error ({err.reason})") from None
+        except (TimeoutError, http.client.HTTPException, ConnectionError, ssl.SSLError) as err:
+            raise _Transient(f"network error ({type(err).__name__}: {err})") from None
+        except ValueError as err:  # e.g. "unknown url type"
+            raise _Permanent(f"unusable URL ({err})") from None
+    for promised in {total, size} - {None}:
+        if received < promised:
+            raise _Transient(f"truncated transfer: received {received} of {promised} bytes")
+    if size is not None and received > size:
+        raise _Permanent(f"size mismatch: expected {size} bytes, received {received}")
+    return received
+
+
+# ------------------------------------------------------------------------------------------- fetch
+def fetch(
+    resource: Resource,
+    dest_dir: str | os.PathLike,
+    *,
+    dataset: str,
+    retries: int = 3,
+    backoff: float = 1.0,
+    timeout: float = 60,
+    progress: bool = True,
+    pins: PinnedChecksums | None = None,
+) -> Path:
+    """Download ``resource`` into ``dest_dir/resource.filename``, verified, and return that path.
+
+    Args:
+        resource: the file, its URLs (upstream first, then mirrors) and published checksums.
+        dest_dir: the directory to download into (created if missing).
+        dataset: the dataset name, for messages and the pinned-checksum key.
+        retries: extra attempts per URL after a transient failure (so ``1 + retries`` attempts).
+        backoff: seconds before the first retry; doubled before each further one (0 disables).
+        timeout: socket timeout in seconds for connecting and for each read.
+        progress: show a tqdm progress bar.
+        pins: the pinned-checksum manifest used when ``resource`` has neither md5 nor sha256;
+            ``None`` means the repository's :data:`DEFAULT_MANIFEST`.
+
+    An existing file at the destination that verifies is returned without downloading; one that
+    does not verify (or cannot be verified: no checksum and no pin) is removed and downloaded again.
+    Without a published checksum, a pinned sha256 is verified; with no pin yet, the sha256 of the
+    completed download is pinned.
+
+    Raises:
+        DownloadError: if no URL delivered a complete file with the expected checksum; nothing is
+            left at the destination (nor any temporary file).
+        ValueError: on an invalid argument (no URLs, negative retries or backoff).
+    """
+    if not resource.urls:
+        raise ValueError(f"{dataset}/{resource.filename}: the resource has no URLs")
+    if retries < 0 or backoff < 0:
+        raise ValueError(f"retries and backoff must be >= 0, got {retries} and {backoff}")
+    pins = PinnedChecksums() if pins is None else pins
+    checksummed = bool(resource.md5 or resource.sha256)
+    pinned = None if checksummed else pins.get(dataset, resource.filename)
+    expected = _expected(resource, pinned)
+    target = Path(dest_dir) / resource.filename
+
+    if target.is_file():
+        if expected and not _mismatches(target, expected):
+            log.info("%s: %s already present and verified", dataset, target)
+            return target
+        log.warning("%s: %s exists but does not verify; downloading it again", dataset, target)
+        target.unlink()
+
+    failures: list[tuple[str, str]] = []
+    with atomic_path(target) as tmp:
+        for url in resource.urls:
+            reason = _try_url(url, tmp, resource, expected, dataset, retries, backoff, timeout, progress)
+            if reason is None:
+                break
+            if pinned:
+                reason += f" (the expected sha256 is pinned in {pins.path})"
+            failures.append((url, reason))
+            log.warning("%s: %s failed: %s", dataset, url, reason)
+        else:
+            raise DownloadError(dataset, resource.filename, failures)
+        actual_sha256 = None if expected else sha256_file(tmp)
+    if actual_sha256 is not None:
+        pins.pin(dataset, resource.filename, actual_sha256)
+        log.info("%s: pinned sha256 %s of %s in %s", dataset, actual_sha256, resource.filename, pins.path)
+    return target
+
+
+def _try_url(
+    url: str,
+    tmp: Path,
+    resource: Resource,
+    expected: dict[str, str],
+    dataset: str,
+    retries: int,
+    backoff: float,
+    timeout: float,
+    progress: bool,
+) -> str | None:
+    """Download ``url`` into ``tmp`` with retries; ``None`` on success, else the failure reason."""
+    desc = f"{dataset}/{resource.filename}"
+    for attempt in range(1 + retries):
+        if attempt and backoff:
+            time.sleep(backoff * 2 ** (attempt - 1))
+        try:
+            _transfer(url, tmp, size=resource.size, timeout=timeout, desc=desc, progress=progress)
+        except _Permanent as err:
+            return str(err)
+        except _Transient as err:
+            reason = f"{err} (after {attempt + 1} attempt{'s' if attempt else ''})"
+            if attempt < retries:
+                log.warning("%s: %s: %s; retrying", dataset, url, err)
+            continue
+        mismatches = _mismatches(tmp, expected) if expected else []
+        return "; ".join(mismatches) if mismatches else None
+    return reason

@@ -1,0 +1,211 @@
+"""Safe, atomic archive extraction: normal archives, hostile members, interruptions, markers."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from oodflow.archives import MARKER, UnsafeArchiveError, extract, is_archive
+from oodflow.io import FormatError, sha256_file
+
+
+def _info(name: str, kind: bytes = tarfile.REGTYPE, linkname: str = "", size: int = 0) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.size, info.mode = kind, linkname, size, 0o644
+    return info
+
+
+def _tar(path: Path, members: list, mode: str = "w:gz") -> Path:
+    """Write a tar of ``members``: ``(TarInfo, data)`` pairs, or bare ``TarInfo`` for non-files."""
+    with tarfile.open(path, mode) as tf:
+        for member in members:
+            info, data = member if isinstance(member, tuple) else (member, b"")
+            if info.isfile():
+                info.size = len(data)
+            tf.addfile(info, io.BytesIO(data) if info.isfile() else None)
+    return path
+
+
+def _file(name: str, data: bytes = b"hello") -> tuple[tarfile.TarInfo, bytes]:
+    return _info(name), data
+
+
+def _zip(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(zipfile.ZipInfo(name), data)
+    return path
+
+
+def _assert_untouched(work: Path, dest: Path) -> None:
+    """Nothing at ``dest``, no temporary siblings, nothing escaped into ``work``."""
+    assert not dest.exists()
+    assert sorted(p.name for p in dest.parent.iterdir()) == []
+    assert not (work / "evil").exists()
+
+
+@pytest.fixture
+def work(tmp_path) -> Path:
+    """``tmp_path`` holds the archives; extractions go to ``tmp_path/out/<name>`` (escapes land here)."""
+    (tmp_path / "out").mkdir()
+    return tmp_path
+
+
+def test_is_archive():
+    for name in ["a.tar", "a.tar.gz", "A.TGZ", "a.tar.bz2", "a.tar.xz", "a.zip"]:
+        assert is_archive(name), name
+    for name in ["a.npz", "train-images-idx3-ubyte.gz", "a.mat", "a.txt"]:
+        assert not is_archive(name), name
+
+
+@pytest.mark.parametrize("mode", ["w", "w:gz", "w:bz2", "w:xz"])
+def test_tar_extracts(work, mode):
+    archive = _tar(
+        work / "a.tar.x",
+        [_info("top", tarfile.DIRTYPE), _file("top/a.txt", b"A"), _file("top/sub/b.txt", b"B")]
+        + [_info("top/link", tarfile.SYMTYPE, linkname="a.txt")],
+        mode=mode,
+    )
+    dest = extract(archive, work / "out" / "a")
+    assert dest == work / "out" / "a"
+    assert (dest / "top" / "a.txt").read_text() == "A"
+    assert (dest / "top" / "sub" / "b.txt").read_text() == "B"
+    assert (dest / "top" / "link").read_text() == "A"  # a symlink inside the destination is fine
+    assert (dest / MARKER).read_text().split()[0] == sha256_file(archive)
+    assert sorted(p.name for p in (work / "out").iterdir()) == ["a"]  # no temporary siblings
+
+
+def test_zip_extracts(work):
+    archive = _zip(work / "a.zip", {"top/a.txt": b"A", "top/sub/b.txt": b"B"})
+    dest = extract(archive, work / "out" / "a")
+    assert (dest / "top" / "a.txt").read_text() == "A"
+    assert (dest / "top" / "sub" / "b.txt").read_text() == "B"
+    assert (dest / MARKER).is_file()
+
+
+@pytest.mark.parametrize(
+    ("member", "reason"),
+    [
+        (_file("../evil"), "'..'"),
+        (_file("ok/../../evil"), "'..'"),
+        (_file("/tmp/evil"), "absolute"),
+        (_info("passwd", tarfile.SYMTYPE, linkname="/etc/passwd"), "absolute"),
+        (_info("up", tarfile.SYMTYPE, linkname="../evil"), "outside"),
+        (_info("deep/up", tarfile.SYMTYPE, linkname="../../evil"), "outside"),
+        (_info("hard", tarfile.LNKTYPE, linkname="../evil"), "outside"),
+        (_info("hard", tarfile.LNKTYPE, linkname="/etc/passwd"), "absolute"),
+        (_info("fifo", tarfile.FIFOTYPE), "fifo"),
+        (_info("dev", tarfile.CHRTYPE), "device"),
+    ],
+)
+def test_hostile_tar_refused(work, member, reason):
+    archive = _tar(work / "bad.tar.gz", [_file("fine.txt"), member])
+    dest = work / "out" / "bad"
+    with pytest.raises(UnsafeArchiveError, match=reason) as info:
+        extract(archive, dest)
+    name = member[0].name if isinstance(member, tuple) else member.name
+    assert info.value.member == name
+    assert f"'{name}'" in str(info.value) and "bad.tar.gz" in str(info.value)
+    _assert_untouched(work, dest)
+
+
+def test_member_through_symlink_refused(work):
+    # each link looks inside on its own, but "a/link/up" really sits at the root and points above it
+    members = [
+        _info("a/link", tarfile.SYMTYPE, linkname=".."),
+        _info("a/link/up", tarfile.SYMTYPE, linkname="../evil"),
+    ]
+    archive = _tar(work / "bad.tar", members, mode="w")
+    with pytest.raises(UnsafeArchiveError, match="through the symbolic link 'a/link'"):
+        extract(archive, work / "out" / "bad")
+    _assert_untouched(work, work / "out" / "bad")
+
+
+@pytest.mark.parametrize("name", ["../evil", "/evil", "a/../../evil", "..\\evil", "C:/evil"])
+def test_hostile_zip_refused(work, name):
+    archive = _zip(work / "bad.zip", {"fine.txt": b"ok", name: b"pwned"})
+    dest = work / "out" / "bad"
+    with pytest.raises(UnsafeArchiveError) as info:
+        extract(archive, dest)
+    assert info.value.member == name and name in str(info.value)
+    _assert_untouched(work, dest)
+
+
+def test_interrupted_tar_extraction_leaves_nothing(work, monkeypatch):
+    archive = _tar(work / "a.tar.gz", [_file(f"f{i}.txt") for i in range(5)])
+    original = tarfile.TarFile._extract_member
+    calls = []
+
+    def flaky(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("disk full (simulated)")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(tarfile.TarFile, "_extract_member", flaky)
+    dest = work / "out" / "a"
+    with pytest.raises(OSError, match="simulated"):
+        extract(archive, dest)
+    assert len(calls) == 3  # it did fail midway, after writing two files
+    _assert_untouched(work, dest)
+
+
+def test_interrupted_zip_extraction_leaves_nothing(work, monkeypatch):
+    archive = _zip(work / "a.zip", {f"f{i}.txt": b"x" for i in range(5)})
+    original = zipfile.ZipFile._extract_member
+    calls = []
+
+    def flaky(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("disk full (simulated)")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "_extract_member", flaky)
+    dest = work / "out" / "a"
+    with pytest.raises(OSError, match="simulated"):
+        extract(archive, dest)
+    _assert_untouched(work, dest)
+
+
+def test_reextract_skipped_when_marker_matches(work, monkeypatch):
+    archive = _tar(work / "a.tar.gz", [_file("a.txt", b"A")])
+    dest = extract(archive, work / "out" / "a")
+    (dest / "a.txt").write_text("edited")  # proves the second call does not unpack again
+
+    def fail(*args, **kwargs):
+        raise AssertionError("extracted again")
+
+    monkeypatch.setattr(tarfile.TarFile, "extractall", fail)
+    assert extract(archive, dest) == dest
+    assert (dest / "a.txt").read_text() == "edited"
+
+
+def test_changed_archive_replaces_previous_extraction(work):
+    dest = extract(_tar(work / "a.tar.gz", [_file("old.txt")]), work / "out" / "a")
+    archive = _tar(work / "a.tar.gz", [_file("new.txt")])
+    assert extract(archive, dest) == dest
+    assert sorted(p.name for p in dest.iterdir()) == [MARKER, "new.txt"]
+    assert sorted(p.name for p in (work / "out").iterdir()) == ["a"]
+
+
+def test_foreign_destination_refused(work):
+    archive = _tar(work / "a.tar.gz", [_file("a.txt")])
+    (work / "out" / "a").mkdir()
+    (work / "out" / "a" / "mine.txt").write_text("user data")
+    with pytest.raises(FileExistsError, match="no '.extracted' marker"):
+        extract(archive, work / "out" / "a")
+    assert (work / "out" / "a" / "mine.txt").read_text() == "user data"
+
+
+def test_not_an_archive(work):
+    (work / "junk.tar.gz").write_bytes(b"not an archive at all" * 50)
+    with pytest.raises(FormatError, match="junk.tar.gz"):
+        extract(work / "junk.tar.gz", work / "out" / "junk")
+    assert not (work / "out" / "junk").exists()
+    with pytest.raises(FileNotFoundError):
+        extract(work / "absent.tar", work / "out" / "absent")

@@ -1,0 +1,242 @@
+"""Downloads against a local HTTP server on 127.0.0.1: retries, mirrors, checksums, pins, atomicity."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from oodflow.data.catalog import Resource
+from oodflow.download import DownloadError, PinnedChecksums, fetch, md5_file
+
+PAYLOAD = b"oodflow test payload\n" * 500
+MD5 = hashlib.md5(PAYLOAD).hexdigest()
+SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+class _Server:
+    """What the handler serves (mutable by tests) and how often each path was requested."""
+
+    def __init__(self) -> None:
+        self.content = PAYLOAD
+        self.requests: Counter[str] = Counter()
+        self.failed_once: set[str] = set()
+        self.url = ""
+
+    def __call__(self, route: str, name: str = "data.bin") -> str:
+        return f"{self.url}/{route}/{name}"
+
+
+def _handler(state: _Server) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:  # keep test output quiet
+            pass
+
+        def _send(self, body: bytes, length: int | None = None) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body) if length is None else length))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            state.requests[self.path] += 1
+            route = self.path.split("/")[1]
+            if route == "ok":
+                self._send(state.content)
+            elif route == "corrupt":
+                self._send(b"X" + state.content[1:])
+            elif route == "flaky" and self.path not in state.failed_once:
+                state.failed_once.add(self.path)
+                self.send_error(500, "Internal Server Error")
+            elif route == "flaky":
+                self._send(state.content)
+            elif route == "truncated":  # promise everything, send half, close the connection
+                self._send(state.content[: len(state.content) // 2], length=len(state.content))
+                self.close_connection = True
+            elif route == "unavailable":
+                self.send_error(503, "Service Unavailable")
+            else:
+                self.send_error(404, "Not Found")
+
+    return Handler
+
+
+@pytest.fixture
+def server():
+    state = _Server()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    state.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield state
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture
+def pins(tmp_path) -> PinnedChecksums:
+    return PinnedChecksums(tmp_path / "config" / "checksums.json")
+
+
+def _fetch(resource: Resource, dest: Path, pins: PinnedChecksums, **kwargs) -> Path:
+    options = {"dataset": "toy", "retries": 2, "backoff": 0, "timeout": 5, "progress": False, "pins": pins}
+    return fetch(resource, dest, **(options | kwargs))
+
+
+def _assert_empty(dest: Path) -> None:
+    assert not dest.exists() or list(dest.iterdir()) == [], list(dest.iterdir())
+
+
+def test_md5_file(tmp_path):
+    (tmp_path / "f").write_bytes(PAYLOAD)
+    assert md5_file(tmp_path / "f") == MD5
+
+
+def test_success_with_md5(server, tmp_path, pins):
+    res = Resource("data.bin", (server("ok"),), md5=MD5)
+    path = _fetch(res, tmp_path / "dl", pins, progress=True)
+    assert path == tmp_path / "dl" / "data.bin"
+    assert path.read_bytes() == PAYLOAD
+    assert sorted(p.name for p in path.parent.iterdir()) == ["data.bin"]  # no temporary files
+    assert not pins.path.exists()  # published checksum: nothing pinned
+
+
+def test_success_with_sha256_and_size(server, tmp_path, pins):
+    res = Resource("data.bin", (server("ok"),), sha256=SHA256, size=len(PAYLOAD))
+    assert _fetch(res, tmp_path, pins).read_bytes() == PAYLOAD
+
+
+def test_checksum_mismatch_on_all_mirrors(server, tmp_path, pins):
+    urls = (server("corrupt", "a.bin"), server("corrupt", "b.bin"))
+    res = Resource("data.bin", urls, md5=MD5)
+    with pytest.raises(DownloadError) as info:
+        _fetch(res, tmp_path / "dl", pins)
+    msg = str(info.value)
+    actual = hashlib.md5(b"X" + PAYLOAD[1:]).hexdigest()
+    assert "toy" in msg and "data.bin" in msg
+    assert all(url in msg for url in urls)
+    assert MD5 in msg and actual in msg
+    assert "retry" in msg and "mirror" in msg and "dvc pull" in msg
+    assert [url for url, _ in info.value.failures] == list(urls)
+    _assert_empty(tmp_path / "dl")
+    assert server.requests["/corrupt/a.bin"] == 1  # a checksum mismatch is not retried on the same URL
+
+
+def test_truncated_transfer_retried_then_error(server, tmp_path, pins):
+    url = server("truncated")
+    res = Resource("data.bin", (url,), md5=MD5)
+    with pytest.raises(DownloadError, match="truncated") as info:
+        _fetch(res, tmp_path / "dl", pins, retries=2)
+    assert url in str(info.value)
+    assert server.requests["/truncated/data.bin"] == 3  # 1 + retries
+    _assert_empty(tmp_path / "dl")
+
+
+def test_truncation_detected_from_resource_size_without_checksum(server, tmp_path, pins):
+    res = Resource("data.bin", (server("ok"),), size=len(PAYLOAD) + 10)
+    with pytest.raises(DownloadError, match="truncated"):
+        _fetch(res, tmp_path / "dl", pins, retries=0)
+    _assert_empty(tmp_path / "dl")
+    assert not pins.path.exists()  # nothing pinned for a failed download
+
+
+def test_404_falls_back_to_mirror(server, tmp_path, pins):
+    res = Resource("data.bin", (server("missing"), server("ok")), md5=MD5)
+    assert _fetch(res, tmp_path, pins).read_bytes() == PAYLOAD
+    assert server.requests["/missing/data.bin"] == 1  # permanent error: no retry
+    assert server.requests["/ok/data.bin"] == 1
+
+
+def test_500_then_retry_succeeds(server, tmp_path, pins):
+    res = Resource("data.bin", (server("flaky"),), sha256=SHA256)
+    assert _fetch(res, tmp_path, pins).read_bytes() == PAYLOAD
+    assert server.requests["/flaky/data.bin"] == 2
+
+
+def test_5xx_retries_exhausted_then_mirror(server, tmp_path, pins):
+    res = Resource("data.bin", (server("unavailable"), server("ok")), md5=MD5)
+    assert _fetch(res, tmp_path, pins, retries=1).read_bytes() == PAYLOAD
+    assert server.requests["/unavailable/data.bin"] == 2
+
+
+def test_connection_refused_is_reported(tmp_path, pins):
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/data.bin"
+    with pytest.raises(DownloadError, match="network error"):
+        _fetch(Resource("data.bin", (url,), md5=MD5), tmp_path / "dl", pins, retries=1)
+    _assert_empty(tmp_path / "dl")
+
+
+def test_existing_verified_file_not_downloaded(server, tmp_path, pins):
+    res = Resource("data.bin", (server("ok"),), md5=MD5)
+    _fetch(res, tmp_path, pins)
+    _fetch(res, tmp_path, pins)
+    assert server.requests["/ok/data.bin"] == 1
+
+
+def test_existing_corrupt_file_downloaded_again(server, tmp_path, pins):
+    (tmp_path / "data.bin").write_bytes(b"stale")
+    res = Resource("data.bin", (server("ok"),), md5=MD5)
+    assert _fetch(res, tmp_path, pins).read_bytes() == PAYLOAD
+    assert server.requests["/ok/data.bin"] == 1
+
+
+def test_pinned_manifest(server, tmp_path, pins):
+    res = Resource("data.bin", (server("ok"),))  # nothing published
+    path = _fetch(res, tmp_path / "dl", pins)
+    assert pins.get("toy", "data.bin") == SHA256  # first verified download pins
+    assert '"toy/data.bin"' in pins.path.read_text()
+
+    path.unlink()
+    _fetch(res, tmp_path / "dl", pins)  # second download verifies against the pin
+    assert server.requests["/ok/data.bin"] == 2
+    _fetch(res, tmp_path / "dl", pins)  # present and matching the pin: no request
+    assert server.requests["/ok/data.bin"] == 2
+
+    path.unlink()
+    server.content = PAYLOAD + b"changed upstream"
+    with pytest.raises(DownloadError) as info:
+        _fetch(res, tmp_path / "dl", pins)
+    msg = str(info.value)
+    assert SHA256 in msg and hashlib.sha256(server.content).hexdigest() in msg
+    assert str(pins.path) in msg
+    _assert_empty(tmp_path / "dl")
+    assert pins.get("toy", "data.bin") == SHA256  # the pin is unchanged
+
+
+def test_pin_never_overwritten(pins):
+    pins.pin("toy", "a.bin", SHA256)
+    pins.pin("toy", "a.bin", SHA256.upper())  # the same pin again: fine
+    pins.pin("toy", "b.bin", MD5 * 2)
+    with pytest.raises(ValueError, match="refusing to overwrite"):
+        pins.pin("toy", "a.bin", MD5 * 2)
+    with pytest.raises(ValueError, match="not a sha256"):
+        pins.pin("toy", "c.bin", MD5)
+    text = pins.path.read_text()
+    assert text.index("toy/a.bin") < text.index("toy/b.bin")  # sorted keys
+    assert PinnedChecksums(pins.path).get("toy", "a.bin") == SHA256
+
+
+def test_file_url(tmp_path, pins):
+    mirror = tmp_path / "mirror" / "data.bin"
+    mirror.parent.mkdir()
+    mirror.write_bytes(PAYLOAD)
+    missing = (tmp_path / "mirror" / "absent.bin").as_uri()
+    res = Resource("data.bin", (missing, mirror.as_uri()), sha256=SHA256)
+    assert _fetch(res, tmp_path / "dl", pins).read_bytes() == PAYLOAD
+
+
+def test_invalid_arguments(tmp_path, pins):
+    with pytest.raises(ValueError, match="no URLs"):
+        _fetch(Resource("data.bin", ()), tmp_path, pins)
+    with pytest.raises(ValueError, match="retries"):
+        _fetch(Resource("data.bin", ("file:///x",)), tmp_path, pins, retries=-1)
