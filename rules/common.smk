@@ -6,6 +6,7 @@ import sys
 sys.path.insert(0, f"{workflow.basedir}/src")
 
 from oodflow import config as oodflow_config
+from oodflow.data import BENCHMARKS
 from oodflow.data.catalog import DATASETS
 from oodflow.scores import NETWORK_SCORES
 from oodflow.steps import data_config, run_config
@@ -18,6 +19,7 @@ config.clear()
 config.update(_validated)
 
 BENCH = config["benchmark"]["name"]
+BENCHMARK = BENCHMARKS.get(BENCH)
 OUT = f"results/{BENCH}"
 LOGS = f"logs/{BENCH}"
 RUNS = list(config["runs"])
@@ -35,6 +37,35 @@ wildcard_constraints:
     dataset="train|val|test|ood/[A-Za-z0-9_]+",
     ds="[a-z0-9_]+",
     filename="[^/]+",
+
+
+# Catalog benchmarks build their auxiliary outlier pool only when a method asks for it (outlier
+# exposure); the embedded pool is cheap and always built.
+AUX_SETS = ["aux"] if BENCHMARK.source is None else []
+
+
+def source_inputs(source):
+    """The prepared (and, for list-form data, raw) folders of a catalog source; none if embedded."""
+    if source is None:
+        return {}
+    root = f"resources/datasets/{source.dataset}"
+    return {"prepared": f"{root}/prepared", "raw": f"{root}/raw"}
+
+
+def id_source(wildcards):
+    return (
+        {"prepared": f"resources/datasets/{BENCHMARK.source}/prepared"}
+        if BENCHMARK.source
+        else {}
+    )
+
+
+def ood_source(wildcards):
+    return source_inputs(BENCHMARK.ood_sources.get(wildcards.ood))
+
+
+def aux_source(wildcards):
+    return source_inputs(BENCHMARK.aux_source)
 
 
 def final_outputs():

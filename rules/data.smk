@@ -2,6 +2,8 @@
 
 
 rule build_id:
+    input:
+        unpack(id_source),
     output:
         **{split: f"{OUT}/data/{split}.npz" for split in ID_SPLITS},
         sidecars=[f"{OUT}/data/{split}.json" for split in ID_SPLITS],
@@ -17,6 +19,8 @@ rule build_id:
 
 
 rule build_ood:
+    input:
+        unpack(ood_source),
     output:
         npz=f"{OUT}/data/ood/{{ood}}.npz",
         sidecar=f"{OUT}/data/ood/{{ood}}.json",
@@ -32,6 +36,8 @@ rule build_ood:
 
 
 rule build_aux:
+    input:
+        unpack(aux_source),
     output:
         npz=f"{OUT}/data/aux.npz",
         sidecar=f"{OUT}/data/aux.json",
@@ -50,7 +56,7 @@ rule data_manifest:
     input:
         [f"{OUT}/data/{split}.json" for split in ID_SPLITS],
         expand(f"{OUT}/data/ood/{{ood}}.json", ood=OOD_SETS),
-        f"{OUT}/data/aux.json",
+        expand(f"{OUT}/data/{{aux}}.json", aux=AUX_SETS),
     output:
         f"{OUT}/data/manifest.json",
     log:
@@ -66,7 +72,7 @@ rule data_samples:
     input:
         **{split: f"{OUT}/data/{split}.npz" for split in ID_SPLITS},
         **{ood: f"{OUT}/data/ood/{ood}.npz" for ood in OOD_SETS},
-        aux=f"{OUT}/data/aux.npz",
+        **{aux: f"{OUT}/data/{aux}.npz" for aux in AUX_SETS},
     output:
         f"{OUT}/figures/data_samples.png",
     log:

@@ -8,4 +8,4 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (this checkou
 from oodflow import steps  # noqa: E402
 
 sm = snakemake  # noqa: F821
-steps.build_id(sm.config, {s: sm.output[s] for s in ("train", "val", "test")})
+steps.build_id(sm.config, {s: sm.output[s] for s in ("train", "val", "test")}, sm.input.get("prepared"))

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from fakes_large import write_mos_ood
-from oodflow.data.catalog import DATASETS, markdown_table
+from oodflow.data.catalog import DATASETS, markdown_table, paper_config_table
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.e2e
@@ -117,3 +117,26 @@ def test_catalog_is_complete_and_readme_table_is_current():
             assert res.md5 is None or (len(res.md5) == 32 and int(res.md5, 16) >= 0)
     readme = (ROOT / "README.md").read_text()
     assert markdown_table() in readme, "regenerate the README's dataset table: python -m oodflow.data.catalog"
+    assert paper_config_table() in readme, "regenerate the README's paper-config table (same command)"
+
+
+@pytest.mark.parametrize("config", sorted((ROOT / "config" / "papers").glob("*.yaml")), ids=lambda p: p.stem)
+def test_paper_config_resolves_offline(config, tmp_path):
+    """Every paper config (now and later) plans its whole DAG with `snakemake -n`, offline."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(tmp_path),
+        "--configfile",
+        str(config),
+        "--cores",
+        "1",
+        "--dry-run",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "rule train:" in proc.stdout and "rule download_dataset:" in proc.stdout

@@ -76,13 +76,12 @@ def validate(config: Mapping[str, Any], schema: dict | None = None) -> dict:
         err = errors[0]
         raise ConfigError(f"config error at {_key(err.absolute_path)}: {err.message}")
     # Registry checks: cheap, lazy registries (nothing heavy is imported to list names).
-    from oodflow.data import BENCHMARKS, OOD_SETS
+    from oodflow.data import BENCHMARKS
     from oodflow.methods import METHODS
     from oodflow.models import MODELS
     from oodflow.scores import SCORES
 
     checks = [("benchmark.name", BENCHMARKS, [cfg["benchmark"]["name"]])]
-    checks += [(f"benchmark.ood_sets.{i}", OOD_SETS, [n]) for i, n in enumerate(cfg["benchmark"]["ood_sets"])]
     for run, spec in cfg["runs"].items():
         checks.append((f"runs.{run}.model", MODELS, [spec["model"]]))
         checks.append((f"runs.{run}.method", METHODS, [spec["method"]]))
@@ -93,6 +92,22 @@ def validate(config: Mapping[str, Any], schema: dict | None = None) -> dict:
                 f"config error at {where}: unknown {registry.kind} '{name}'; "
                 f"valid names: {', '.join(registry.names())}"
             )
+    bench = BENCHMARKS.get(cfg["benchmark"]["name"])
+    for i, name in enumerate(cfg["benchmark"]["ood_sets"]):
+        if name not in bench.ood_sets:
+            raise ConfigError(
+                f"config error at benchmark.ood_sets.{i}: unknown OOD set '{name}' of benchmark "
+                f"'{bench.name}'; valid names: {', '.join(sorted(bench.ood_sets))}"
+            )
+    if cfg["benchmark"]["image_format"] not in bench.image_formats:
+        raise ConfigError(
+            f"config error at benchmark.image_format: benchmark '{bench.name}' is served as "
+            f"{', '.join(bench.image_formats)}, not '{cfg['benchmark']['image_format']}'"
+        )
+    if bench.source is None:
+        for key in ("train_per_class", "test_per_class", "ood_size", "aux_size"):
+            if cfg["benchmark"][key] is None:
+                raise ConfigError(f"config error at benchmark.{key}: the embedded benchmark needs a number")
     for name, params in cfg["scores"].items():  # score modules import no torch: cheap to check here
         _check_kwargs(SCORES.get(name), params, f"scores.{name}", f"score '{name}'")
     return cfg

@@ -30,31 +30,67 @@ def _benchmark(config: Mapping[str, Any]):
 
 
 # --------------------------------------------------------------------------------------- data
-def build_id(config: Mapping[str, Any], out: Mapping[str, str]) -> None:
-    """Build the seeded stratified ID splits (``out`` maps split name -> npz path)."""
-    from oodflow.data import embedded
+def build_id(config: Mapping[str, Any], out: Mapping[str, str], prepared: str | None = None) -> None:
+    """Build the seeded stratified ID splits (``out`` maps split name -> npz path).
 
-    b = config["benchmark"]
-    splits = embedded.build_id_splits(
-        config["seed"], b["train_per_class"], b["val_per_class"], b["test_per_class"]
+    Catalog benchmarks derive them from the ID dataset's ``prepared`` folder.
+    """
+    from oodflow.data import derive, embedded, stored
+
+    bench, b, seed = _benchmark(config), config["benchmark"], config["seed"]
+    if bench.source is None:
+        splits = embedded.build_id_splits(seed, b["train_per_class"], b["val_per_class"], b["test_per_class"])
+        for split, path in out.items():
+            x, y = splits[split]
+            embedded.write_set(path, x, y, name=split, sources=embedded.SOURCES["id"], seed=seed)
+        return
+    splits = derive.id_splits(
+        bench, prepared, seed, b["train_per_class"], b["val_per_class"], b["test_per_class"]
     )
     for split, path in out.items():
-        x, y = splits[split]
-        embedded.write_set(path, x, y, name=split, sources=embedded.SOURCES["id"], seed=config["seed"])
+        x, y, details = splits[split]
+        stored.write_set(
+            path,
+            x,
+            y,
+            name=split,
+            sources=[bench.source],
+            seed=seed,
+            details=details,
+            num_classes=bench.num_classes,
+        )
 
 
-def build_ood(config: Mapping[str, Any], name: str, out: str) -> None:
-    from oodflow.data import embedded
+def build_ood(
+    config: Mapping[str, Any], name: str, out: str, prepared: str | None = None, raw: str | None = None
+) -> None:
+    """Build OOD test set ``name`` (embedded builder, or derived from its catalog source)."""
+    from oodflow.data import derive, embedded, stored
 
-    x, y = embedded.build_ood_set(name, config["seed"], config["benchmark"]["ood_size"])
-    embedded.write_set(out, x, y, name=name, sources=embedded.SOURCES[name], seed=config["seed"])
+    bench, seed, count = _benchmark(config), config["seed"], config["benchmark"]["ood_size"]
+    if bench.source is None:
+        x, y = embedded.build_ood_set(name, seed, count)
+        embedded.write_set(out, x, y, name=name, sources=embedded.SOURCES[name], seed=seed)
+        return
+    x, y, details = derive.ood_set(bench, name, prepared, raw, seed, count)
+    stored.write_set(
+        out, x, y, name=name, sources=[bench.ood_sources[name].dataset], seed=seed, details=details
+    )
 
 
-def build_aux(config: Mapping[str, Any], out: str) -> None:
-    from oodflow.data import embedded
+def build_aux(
+    config: Mapping[str, Any], out: str, prepared: str | None = None, raw: str | None = None
+) -> None:
+    """Build the auxiliary outlier pool (embedded sources, or the benchmark's catalog pool)."""
+    from oodflow.data import derive, embedded, stored
 
-    x, y = embedded.build_aux_pool(config["seed"], config["benchmark"]["aux_size"])
-    embedded.write_set(out, x, y, name="aux", sources=embedded.SOURCES["aux"], seed=config["seed"])
+    bench, seed, count = _benchmark(config), config["seed"], config["benchmark"]["aux_size"]
+    if bench.source is None:
+        x, y = embedded.build_aux_pool(seed, count)
+        embedded.write_set(out, x, y, name="aux", sources=embedded.SOURCES["aux"], seed=seed)
+        return
+    x, y, details = derive.aux_pool(bench, prepared, raw, seed, count)
+    stored.write_set(out, x, y, name="aux", sources=[bench.aux_source.dataset], seed=seed, details=details)
 
 
 def write_manifest(sidecars: Sequence[str], out: str) -> None:
@@ -68,7 +104,7 @@ def write_manifest(sidecars: Sequence[str], out: str) -> None:
 
 def data_samples(sets: Mapping[str, str], out: str, dpi: int = 120) -> None:
     """A picture of the benchmark: the first images of every stored set (``sets``: name -> npz)."""
-    from oodflow.data.embedded import load_set
+    from oodflow.data.stored import load_set
     from oodflow.report.figures import sample_grid
 
     sample_grid({name: load_set(path)[0] for name, path in sets.items()}, out=out, dpi=dpi)

@@ -15,7 +15,14 @@ from oodflow.registry import Registry
 
 _EMBEDDED = "oodflow.data.embedded"
 
-BENCHMARKS = Registry("benchmark", {"mnist5k": "oodflow.data.benchmarks:MNIST5K"})
+BENCHMARKS = Registry(
+    "benchmark",
+    {
+        "mnist5k": "oodflow.data.benchmarks:MNIST5K",
+        "cifar10": "oodflow.data.benchmarks:CIFAR10",
+        "cifar100": "oodflow.data.benchmarks:CIFAR100",
+    },
+)
 
 OOD_SETS = Registry(
     "OOD set",

@@ -1,42 +1,139 @@
-"""Benchmark definitions: the ID dataset, its classes, normalisation and available OOD sets."""
+"""Benchmark definitions: the ID dataset, its classes, normalisation and OOD test sets.
+
+Two kinds share one code path. The embedded ``mnist5k`` is built from images that installed
+packages ship (:mod:`oodflow.data.embedded`). Catalog benchmarks (``cifar10``, ``cifar100``) take
+their ID data and OOD sets from prepared catalog datasets (:mod:`oodflow.data.catalog`); the workflow
+derives the stored sets from them with seeded, recorded subsets (:mod:`oodflow.data.derive`).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 
 @dataclass(frozen=True)
+class Source:
+    """A split of a prepared catalog dataset, e.g. ``Source("svhn", "test")``.
+
+    ``group`` places an OOD set in the near-/far-OOD averages of OpenOOD-style tables.
+    """
+
+    dataset: str
+    split: str
+    group: str = "far"
+
+
+@dataclass(frozen=True)
 class Benchmark:
-    """An ID dataset with the facts models and scores need.
+    """An ID dataset with the facts models, data rules and scores need.
 
     Attributes:
         name: registry name, also the results folder (``results/<name>``).
         num_classes: number of ID classes.
-        mean, std: normalisation of the grey intensities in [0, 1].
-        ood_sets: names of the OOD test sets this benchmark offers.
+        mean, std: per-channel normalisation of intensities in [0, 1] (one value for grey data).
+        ood_sets: names of the OOD test sets this benchmark offers (config picks among them).
+        image_formats: the ``image_format`` values it can be served as (the first is the native).
+        source: catalog dataset of the ID data (``None`` for the embedded benchmark); its prepared
+            ``train`` split yields train and val (a seeded, stratified hold-out), ``test`` the test.
+        ood_sources: the catalog split behind each OOD set (catalog benchmarks only).
+        aux_source: the auxiliary outlier pool (outlier exposure), if any.
+        image_size: side of the stored images; list-form OOD sets are resized to it.
     """
 
     name: str
     num_classes: int
-    mean: float
-    std: float
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
     ood_sets: tuple[str, ...]
+    image_formats: tuple[str, ...]
+    source: str | None = None
+    ood_sources: dict[str, Source] = field(default_factory=dict)
+    aux_source: Source | None = None
+    image_size: int = 28
+
+    def datasets(self, ood_sets: list[str] | tuple[str, ...], aux: bool = False) -> list[str]:
+        """The catalog datasets a config of this benchmark needs (none for the embedded one)."""
+        if self.source is None:
+            return []
+        names = [self.source] + [self.ood_sources[o].dataset for o in ood_sets]
+        if aux and self.aux_source is not None:
+            names.append(self.aux_source.dataset)
+        return list(dict.fromkeys(names))
 
 
 MNIST5K = Benchmark(
     name="mnist5k",
     num_classes=10,
-    mean=0.1307,
-    std=0.3081,
+    mean=(0.1307,),
+    std=(0.3081,),
     ood_sets=("textures", "photos", "faces", "glyphs", "gaussian", "uniform"),
+    image_formats=("gray28", "rgb32"),
 )
+
+# OpenOOD v1.5 CIFAR benchmarks (ecosystem.md section 1.4): near-OOD = the other CIFAR and
+# TinyImageNet, far-OOD = MNIST, SVHN, Textures, Places365; plus the ODIN-era sets of the energy, OE
+# and PALM/ADAPT papers. OpenOOD removes the TinyImageNet images whose classes overlap CIFAR's; we
+# use the whole TinyImageNet val split (recorded difference).
+_COMMON_OOD = {
+    "tin": Source("tinyimagenet", "val", "near"),
+    "mnist": Source("mnist", "test"),
+    "svhn": Source("svhn", "test"),
+    "textures": Source("dtd", "all"),
+    "places365": Source("places365_val", "ood10k"),
+    "lsun_crop": Source("lsun_crop", "test"),
+    "lsun_resize": Source("lsun_resize", "test"),
+    "isun": Source("isun", "test"),
+    "tin_crop": Source("tinyimagenet_crop", "test"),
+    "tin_resize": Source("tinyimagenet_resize", "test"),
+}
+
+
+def _cifar(name: str, num_classes: int, other: str, mean, std) -> Benchmark:
+    ood = {other: Source(other, "test", "near"), **_COMMON_OOD}
+    return Benchmark(
+        name=name,
+        num_classes=num_classes,
+        mean=mean,
+        std=std,
+        ood_sets=tuple(ood),
+        image_formats=("rgb32",),
+        source=name,
+        ood_sources=ood,
+        aux_source=Source("tinyimages_300k", "train"),
+        image_size=32,
+    )
+
+
+CIFAR10 = _cifar("cifar10", 10, "cifar100", (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
+CIFAR100 = _cifar("cifar100", 100, "cifar10", (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))
+
+
+def model_input(x: np.ndarray, benchmark: Benchmark, image_format: str) -> np.ndarray:
+    """Stored uint8 images -> float32 network input ``(N, C, H, W)``, normalised per channel."""
+    if image_format not in benchmark.image_formats:
+        raise ValueError(
+            f"benchmark '{benchmark.name}' is served as "
+            f"{', '.join(benchmark.image_formats)}, not {image_format!r}"
+        )
+    if benchmark.source is None:
+        from oodflow.data.embedded import to_model_input
+
+        return to_model_input(x, image_format, benchmark.mean[0], benchmark.std[0])
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.shape[-1] == 1:  # grey OOD sets (MNIST) are shown to colour models as three equal channels
+        x = np.repeat(x, 3, axis=-1)
+    v = x.astype(np.float32).transpose(0, 3, 1, 2) / np.float32(255.0)
+    mean = np.asarray(benchmark.mean, dtype=np.float32)[None, :, None, None]
+    std = np.asarray(benchmark.std, dtype=np.float32)[None, :, None, None]
+    return np.ascontiguousarray((v - mean) / std, dtype=np.float32)
 
 
 def load_inputs(path, benchmark: Benchmark, image_format: str) -> tuple[np.ndarray, np.ndarray]:
-    """Read a stored set and return model-ready ``(x float32 (N,C,H,W), y int64)``."""
-    from oodflow.data.embedded import load_set, to_model_input
+    """Read a stored set and return model-ready ``(x float32 (N, C, H, W), y int64)``."""
+    from oodflow.data.stored import load_set
 
-    x, y = load_set(path)
-    return to_model_input(x, image_format, benchmark.mean, benchmark.std), y
+    x, y = load_set(path, num_classes=benchmark.num_classes)
+    return model_input(x, benchmark, image_format), y

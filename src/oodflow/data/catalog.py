@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from oodflow.registry import Registry
 
@@ -129,5 +130,25 @@ def markdown_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+PAPER_CONFIGS = Path(__file__).resolve().parents[3] / "config" / "papers"
+
+
+def paper_config_table(config_dir: str | Path = PAPER_CONFIGS) -> str:
+    """Which catalog datasets each paper config needs, with their download sizes (for the README)."""
+    import yaml
+
+    from oodflow.data import BENCHMARKS
+
+    rows = ["| paper config | benchmark | datasets it downloads |", "|---|---|---|"]
+    for path in sorted(Path(config_dir).glob("*.yaml")):
+        bench_cfg = yaml.safe_load(path.read_text())["benchmark"]
+        bench = BENCHMARKS.get(bench_cfg["name"])
+        needed = bench.datasets(bench_cfg.get("ood_sets", bench.ood_sets))
+        listed = ", ".join(f"`{n}` ({DATASETS.get(n).approx_size})" for n in needed)
+        rows.append(f"| `config/papers/{path.name}` | `{bench.name}` | {listed} |")
+    return "\n".join(rows) + "\n"
+
+
 if __name__ == "__main__":  # python -m oodflow.data.catalog
-    print(markdown_table(), end="")
+    print(markdown_table())
+    print(paper_config_table(), end="")

@@ -40,7 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from oodflow.io import FormatError, load_npz, save_npz, sha256_file, write_json
+from oodflow.data import stored
+from oodflow.io import FormatError
 
 IMAGE_SIZE = 28
 #: Crop side range (inclusive) in source pixels, capped at the source's shorter side.
@@ -533,25 +534,10 @@ def build_aux_pool(seed: int, count: int = 5000) -> tuple[np.ndarray, np.ndarray
 
 
 def _validate(x: Any, y: Any, where: str) -> None:
-    if not isinstance(x, np.ndarray) or x.dtype != np.uint8:
-        raise FormatError(f"{where}: x must be a uint8 array, got {getattr(x, 'dtype', type(x))}")
-    if x.ndim != 3 or x.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
-        raise FormatError(f"{where}: x must have shape (N, 28, 28), got {x.shape}")
-    if not isinstance(y, np.ndarray) or y.dtype != np.int64 or y.ndim != 1:
-        raise FormatError(
-            f"{where}: y must be a 1-D int64 array, got {getattr(y, 'dtype', type(y))} "
-            f"with shape {getattr(y, 'shape', None)}"
-        )
-    if len(x) != len(y):
-        raise FormatError(f"{where}: x has {len(x)} images but y has {len(y)} labels")
-    if len(y) and (y.min() < -1 or y.max() > 9):
-        raise FormatError(f"{where}: labels must be -1 (OOD) or 0..9, found {y.min()}..{y.max()}")
+    stored.validate_set(x, y, where, image_shape=(IMAGE_SIZE, IMAGE_SIZE), num_classes=10)
 
 
-def manifest_path(path: str | os.PathLike) -> Path:
-    """The sidecar manifest of a set file: ``<path without .npz>.json``."""
-    p = Path(path)
-    return p.with_suffix(".json") if p.suffix == ".npz" else p.with_name(p.name + ".json")
+manifest_path = stored.manifest_path
 
 
 def write_set(
@@ -563,37 +549,22 @@ def write_set(
     sources: list[str],
     seed: int,
 ) -> dict[str, Any]:
-    """Save a set atomically as ``.npz`` (byte-stable) plus its JSON manifest; return the manifest."""
-    _validate(x, y, str(path))
-    save_npz(path, x=x, y=y)
-    labels, counts = np.unique(y, return_counts=True)
-    manifest = {
-        "name": name,
-        "count": int(len(x)),
-        "shape": [int(s) for s in x.shape],
-        "dtype": str(x.dtype),
-        "label_counts": {str(int(k)): int(v) for k, v in zip(labels, counts, strict=True)},
-        "sources": list(sources),
-        "seed": _check_seed(seed),
-        "sha256": sha256_file(path),
-    }
-    write_json(manifest_path(path), manifest)
-    return manifest
+    """Save an mnist5k set (uint8 ``(N, 28, 28)``, labels -1..9) with its sidecar; see :mod:`stored`."""
+    return stored.write_set(
+        path,
+        x,
+        y,
+        name=name,
+        sources=sources,
+        seed=_check_seed(seed),
+        image_shape=(IMAGE_SIZE, IMAGE_SIZE),
+        num_classes=10,
+    )
 
 
 def load_set(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Load a set saved by :func:`write_set`.
-
-    Raises :class:`~oodflow.io.FormatError` naming ``path`` unless it holds exactly ``x`` uint8
-    ``(N, 28, 28)`` and ``y`` int64 ``(N,)`` with labels in -1..9.
-    """
-    arrays = load_npz(path, required={"x": 3, "y": 1})
-    extra = sorted(set(arrays) - {"x", "y"})
-    if extra:
-        raise FormatError(f"{path}: unexpected arrays {', '.join(extra)} (a set holds exactly x and y)")
-    x, y = arrays["x"], arrays["y"]
-    _validate(x, y, str(path))
-    return x, y
+    """Load an mnist5k set: exactly ``x`` uint8 ``(N, 28, 28)`` and ``y`` int64 with labels -1..9."""
+    return stored.load_set(path, image_shape=(IMAGE_SIZE, IMAGE_SIZE), num_classes=10)
 
 
 # ------------------------------------------------------------------------------------ model input
