@@ -139,18 +139,25 @@ def _write_svhn_mat(path: Path, labels: tuple[int, ...], rng: np.random.Generato
 
 
 def write_svhn(raw_dir: Path) -> dict:
-    """``train/test/extra_32x32.mat``; the expected ``test_selected`` is for one image per label."""
+    """``train/test_32x32.mat``; the expected ``test_selected`` is for one image per label."""
     raw_dir = Path(raw_dir)
     raw_dir.mkdir(parents=True, exist_ok=True)
     rng = _rng("svhn")
     splits = {
         "train": _write_svhn_mat(raw_dir / "train_32x32.mat", (3, 10), rng),
-        "extra": _write_svhn_mat(raw_dir / "extra_32x32.mat", (7,), rng),
         "test": _write_svhn_mat(raw_dir / "test_32x32.mat", SVHN_TEST_LABELS, rng),
     }
     keep = [SVHN_TEST_LABELS.index(label) for label in range(1, 11)]  # labels 1..10, first of each
     x, y = splits["test"]
     splits["test_selected"] = (x[keep], y[keep])
+    return {"splits": splits, "classes": [str(d) for d in range(10)]}
+
+
+def write_svhn_extra(raw_dir: Path) -> dict:
+    """``extra_32x32.mat`` (the separate ``svhn_extra`` dataset)."""
+    raw_dir = Path(raw_dir)
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    splits = {"extra": _write_svhn_mat(raw_dir / "extra_32x32.mat", (7, 10), _rng("svhn_extra"))}
     return {"splits": splits, "classes": [str(d) for d in range(10)]}
 
 

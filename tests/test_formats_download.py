@@ -54,7 +54,8 @@ def _plain(*names: str) -> dict[str, tuple[str, ...]]:
 PACKAGING: dict[str, dict[str, tuple[str, ...]]] = {
     "cifar10": {"cifar-10-python.tar.gz": ("cifar-10-batches-py",)},
     "cifar100": {"cifar-100-python.tar.gz": ("cifar-100-python",)},
-    "svhn": _plain("train_32x32.mat", "test_32x32.mat", "extra_32x32.mat"),
+    "svhn": _plain("train_32x32.mat", "test_32x32.mat"),
+    "svhn_extra": _plain("extra_32x32.mat"),
     "mnist": _plain(*(f"{n}.gz" for n in _IDX)),
     "fashion_mnist": _plain(*(f"{n}.gz" for n in _IDX)),
     "tinyimagenet": {"tiny-imagenet-200.zip": ("tiny-imagenet-200",)},
@@ -106,6 +107,7 @@ WRITERS: dict[str, Callable[[Path], dict]] = {
     "cifar10": fakes.write_cifar10,
     "cifar100": fakes.write_cifar100,
     "svhn": fakes.write_svhn,
+    "svhn_extra": fakes.write_svhn_extra,
     "mnist": fakes.write_mnist,
     "fashion_mnist": functools.partial(fakes.write_mnist, name="fashion_mnist"),
     "tinyimagenet": fakes.write_tinyimagenet,

@@ -38,9 +38,9 @@ def _check(name: str, raw: Path, out: Path, expected: dict) -> dict:
 
 # ------------------------------------------------------------------------------------- the specs
 def test_specs_are_complete():
-    expected = {"cifar10", "cifar100", "svhn", "mnist", "fashion_mnist", "tinyimagenet", "lsun_crop",
-                "lsun_resize", "tinyimagenet_crop", "tinyimagenet_resize", "isun", "tinyimages_300k",
-                "cifar100_gan_50", "cifar100_gan_2"}  # fmt: skip
+    expected = {"cifar10", "cifar100", "svhn", "svhn_extra", "mnist", "fashion_mnist", "tinyimagenet",
+                "lsun_crop", "lsun_resize", "tinyimagenet_crop", "tinyimagenet_resize", "isun",
+                "tinyimages_300k", "cifar100_gan_50", "cifar100_gan_2"}  # fmt: skip
     assert set(small.SPECS) == expected
     for name, spec in small.SPECS.items():
         assert isinstance(spec, DatasetSpec) and spec.name == name and spec.form == "array"
@@ -77,6 +77,13 @@ def test_svhn_maps_label_10_to_0_and_selects_the_first_per_label(tmp_path, monke
     assert test_y[0] == 0 and test_y.max() == 9  # the file's label 10 is the digit 0
     selected = load_npz(tmp_path / "out" / "test_selected.npz")["y"]
     assert selected.tolist() == [1, 2, 3, 4, 5, 6, 7, 8, 9, 0]
+
+
+def test_svhn_extra_is_its_own_dataset(tmp_path):
+    expected = fakes.write_svhn_extra(tmp_path / "raw")
+    info = _check("svhn_extra", tmp_path / "raw", tmp_path / "out", expected)
+    assert info["splits"]["extra"]["count"] == 2
+    assert "extra_32x32.mat" not in {r.filename for r in small.SVHN.resources}
 
 
 def test_svhn_selection_rule():
@@ -209,15 +216,15 @@ def test_svhn_bad_labels_and_shape(tmp_path):
     from scipy.io import savemat
 
     fakes.write_svhn(tmp_path / "raw")
-    path = tmp_path / "raw" / "extra_32x32.mat"
+    path = tmp_path / "raw" / "train_32x32.mat"
     savemat(path, {"X": np.zeros((32, 32, 3, 2), np.uint8), "y": np.array([[0], [1]], np.uint8)})
-    with pytest.raises(FormatError, match="extra_32x32.mat: 'y' must hold labels 1..10"):
+    with pytest.raises(FormatError, match="train_32x32.mat: 'y' must hold labels 1..10"):
         small.parse_svhn(tmp_path / "raw", tmp_path / "out")
     savemat(path, {"X": np.zeros((28, 28, 3, 2), np.uint8), "y": np.array([[1], [1]], np.uint8)})
-    with pytest.raises(FormatError, match=r"extra_32x32.mat: 'X' must be uint8 \(32, 32, 3, N\)"):
+    with pytest.raises(FormatError, match=r"train_32x32.mat: 'X' must be uint8 \(32, 32, 3, N\)"):
         small.parse_svhn(tmp_path / "raw", tmp_path / "out")
     path.write_bytes(b"garbage")
-    with pytest.raises(FormatError, match="extra_32x32.mat: not a readable MATLAB"):
+    with pytest.raises(FormatError, match="train_32x32.mat: not a readable MATLAB"):
         small.parse_svhn(tmp_path / "raw", tmp_path / "out")
 
 

@@ -70,6 +70,7 @@ DATASETS = Registry(
         "cifar10": "oodflow.data.sources.small:CIFAR10",
         "cifar100": "oodflow.data.sources.small:CIFAR100",
         "svhn": "oodflow.data.sources.small:SVHN",
+        "svhn_extra": "oodflow.data.sources.small:SVHN_EXTRA",
         "mnist": "oodflow.data.sources.small:MNIST",
         "fashion_mnist": "oodflow.data.sources.small:FASHION_MNIST",
         "tinyimagenet": "oodflow.data.sources.small:TINYIMAGENET",

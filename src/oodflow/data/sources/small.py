@@ -248,16 +248,22 @@ def svhn_selected_indices(y: np.ndarray, per_class: int, where: str = "svhn test
 
 
 def parse_svhn(raw_dir: Path, out_dir: Path) -> dict:
-    """``train_32x32.mat``, ``test_32x32.mat``, ``extra_32x32.mat`` plus the derived ``test_selected``."""
+    """``train_32x32.mat`` and ``test_32x32.mat`` plus the derived ``test_selected``."""
     raw_dir = Path(raw_dir)
     out = _Prepared(out_dir, "svhn")
-    for split in ("train", "extra"):
-        out.add(split, *_svhn_split(raw_dir / f"{split}_32x32.mat"))
+    out.add("train", *_svhn_split(raw_dir / "train_32x32.mat"))
     test_path = raw_dir / "test_32x32.mat"
     x, y = _svhn_split(test_path)
     out.add("test", x, y)
     keep = svhn_selected_indices(y, SVHN_SELECTED_PER_CLASS, where=str(test_path))
     out.add("test_selected", x[keep], y[keep])
+    return out.finish([str(d) for d in range(10)])
+
+
+def parse_svhn_extra(raw_dir: Path, out_dir: Path) -> dict:
+    """``extra_32x32.mat``: the 531k extra training digits (a separate dataset: 1.3 GB)."""
+    out = _Prepared(out_dir, "svhn_extra")
+    out.add("extra", *_svhn_split(Path(raw_dir) / "extra_32x32.mat"))
     return out.finish([str(d) for d in range(10)])
 
 
@@ -576,19 +582,33 @@ SVHN = DatasetSpec(
     resources=(
         Resource("train_32x32.mat", (_SVHN + "train_32x32.mat",), md5="e26dedcc434d2e4c54c9b2d4a06d8373"),
         Resource("test_32x32.mat", (_SVHN + "test_32x32.mat",), md5="eb5a983be6a315427106f1b164d9cef3"),
-        Resource("extra_32x32.mat", (_SVHN + "extra_32x32.mat",), md5="a93ce644f1a588dc4d68dda5feec44a7"),
     ),
     homepage="http://ufldl.stanford.edu/housenumbers/",
     licence="non-commercial use only (see homepage)",
     parser=_parser("svhn"),
     form="array",
-    splits=("train", "test", "extra", "test_selected"),
-    approx_size="1.5 GB (extra: 1.3 GB)",
+    splits=("train", "test", "test_selected"),
+    approx_size="246 MB",
     notes=(
         "Cropped digits (format 2), 32x32 RGB; label 10 (digit 0) stored as 0. test_selected = the first "
         f"{SVHN_SELECTED_PER_CLASS} test images of each label 1..10 in file order (PALM/ADAPT's "
         "selected_test_32x32.mat), grouped by label."
     ),
+    extract=False,
+)
+
+SVHN_EXTRA = DatasetSpec(
+    name="svhn_extra",
+    resources=(
+        Resource("extra_32x32.mat", (_SVHN + "extra_32x32.mat",), md5="a93ce644f1a588dc4d68dda5feec44a7"),
+    ),
+    homepage="http://ufldl.stanford.edu/housenumbers/",
+    licence="non-commercial use only (see homepage)",
+    parser=_parser("svhn_extra"),
+    form="array",
+    splits=("extra",),
+    approx_size="1.3 GB",
+    notes="SVHN's extra training digits, kept apart from `svhn` so that OOD use downloads only train/test.",
     extract=False,
 )
 
@@ -746,6 +766,7 @@ SPECS: dict[str, DatasetSpec] = {
         CIFAR10,
         CIFAR100,
         SVHN,
+        SVHN_EXTRA,
         MNIST,
         FASHION_MNIST,
         TINYIMAGENET,
