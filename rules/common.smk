@@ -111,11 +111,7 @@ def resume_checkpoint(wildcards):
 
 
 def score_params(wildcards):
-    return {
-        "name": wildcards.score,
-        "args": config["scores"][wildcards.score],
-        "device": config["device"],
-    }
+    return canonical({"name": wildcards.score, "args": config["scores"][wildcards.score]})
 
 
 def score_gpus(wildcards):

@@ -8,11 +8,14 @@ rule evaluate:
     output:
         csv=f"{OUT}/tables/metrics.csv",
         json=f"{OUT}/metrics.json",
+        draws=f"{OUT}/tables/ood_draws.npz",
     log:
         f"{LOGS}/report/evaluate.log",
     conda:
         "../envs/oodflow.yaml"
     threads: 1
+    params:
+        evaluation=canonical(config["evaluation"]),
     script:
         "../scripts/evaluate.py"
 

@@ -10,4 +10,6 @@ from oodflow import steps  # noqa: E402
 sm = snakemake  # noqa: F821
 runs, scores = list(sm.config["runs"]), list(sm.config["scores"])
 score_files = {(r, s): f for (r, s), f in zip([(r, s) for r in runs for s in scores], sm.input.scores)}
-steps.evaluate(sm.config, score_files, dict(zip(runs, sm.input.caches)), sm.output.csv, sm.output.json)
+steps.evaluate(
+    sm.config, score_files, dict(zip(runs, sm.input.caches)), sm.output.csv, sm.output.json, sm.output.draws
+)

@@ -164,3 +164,19 @@ def test_accuracy():
         accuracy(logits[:0], labels[:0])
     with pytest.raises(ValueError, match="non-finite"):
         accuracy(np.full((4, 3), np.nan), labels)
+
+
+def test_metrics_over_draws_average_the_subsets():
+    from oodflow.metrics import draw_ood_subsets, ood_metrics, ood_metrics_over_draws
+
+    rng = np.random.default_rng(3)
+    id_s, ood_s = rng.normal(1.0, 1.0, 50), rng.normal(0.0, 1.0, 200)
+    subsets = draw_ood_subsets(200, 10, 4, np.random.default_rng(0))
+    assert subsets.shape == (4, 10) and all(len(set(row)) == 10 for row in subsets)
+    assert np.array_equal(subsets, draw_ood_subsets(200, 10, 4, np.random.default_rng(0)))
+    averaged = ood_metrics_over_draws(id_s, ood_s, subsets)
+    for key, value in averaged.items():
+        assert value == pytest.approx(np.mean([ood_metrics(id_s, ood_s[row])[key] for row in subsets]))
+    assert averaged != ood_metrics(id_s, ood_s)
+    with pytest.raises(ValueError, match="subset size"):
+        draw_ood_subsets(5, 6, 1, rng)

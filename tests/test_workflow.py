@@ -117,6 +117,29 @@ def test_new_ood_set_reuses_the_trained_model(tiny_run, tmp_path):
     assert not jobs & {"train", "build_id"}
 
 
+def test_ood_draw_protocol_reuses_scores_and_records_subsets(tiny_run, tmp_path):
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["evaluation"] = {"ood_per_id": 0.2, "draws": 3}
+    path = tmp_path / "draws.yaml"
+    path.write_text(yaml.safe_dump(config))
+    plan = snakemake(tiny_run, "--configfile", str(path), "--dry-run").stdout
+    assert set(re.findall(r"^(?:local)?rule (\w+):", plan, flags=re.MULTILINE)) == {
+        "evaluate",
+        "tables",
+        "all",
+    }
+    work = tmp_path / "copy"
+    shutil.copytree(tiny_run, work)
+    snakemake(work, "--configfile", str(path))
+    draws = load_npz(work / OUT / "tables" / "ood_draws.npz")
+    n_id = len(load_npz(work / OUT / "scores" / "tiny" / "msp.npz")["id"])
+    assert set(draws) == set(config["benchmark"]["ood_sets"])
+    assert all(d.shape == (3, n_id // 5) for d in draws.values())
+    assert (work / OUT / "tables" / "metrics.csv").read_bytes() != (
+        tiny_run / OUT / "tables" / "metrics.csv"
+    ).read_bytes()
+
+
 def test_two_clean_runs_give_identical_bytes(tiny_run, tmp_path):
     run_tiny(tmp_path)
     for rel in ["tables/metrics.csv", "metrics.json", "tables/fpr95_auroc.md", "data/manifest.json"]:

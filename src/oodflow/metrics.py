@@ -28,6 +28,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
 __all__ = [
     "accuracy",
+    "draw_ood_subsets",
+    "ood_metrics_over_draws",
     "aupr_in",
     "aupr_out",
     "auroc",
@@ -167,3 +169,23 @@ def ood_metrics(id_scores: object, ood_scores: object) -> dict[str, float]:
         "AUPR-Out": aupr_out(id_s, ood_s),
         "FPR@95": fpr_at_95_tpr(id_s, ood_s),
     }
+
+
+def draw_ood_subsets(n_ood: int, size: int, draws: int, rng: np.random.Generator) -> np.ndarray:
+    """``(draws, size)`` sorted indices of OOD subsets, each drawn without replacement.
+
+    The energy and OE papers score ``len(ID test) // 5`` OOD samples and average the metrics over
+    ``draws`` random subsets (methods.md section 0.2); AUPR in particular depends on this ratio.
+    """
+    if not 0 < size <= n_ood:
+        raise ValueError(f"subset size must be in 1..{n_ood} (the OOD set size), got {size}")
+    if draws < 1:
+        raise ValueError(f"draws must be >= 1, got {draws}")
+    return np.stack([np.sort(rng.choice(n_ood, size=size, replace=False)) for _ in range(draws)])
+
+
+def ood_metrics_over_draws(id_scores: object, ood_scores: object, subsets: np.ndarray) -> dict[str, float]:
+    """:func:`ood_metrics` averaged over OOD subsets (rows of ``subsets``, see :func:`draw_ood_subsets`)."""
+    id_s, ood_s = _pair(id_scores, ood_scores)
+    per_draw = [ood_metrics(id_s, ood_s[idx]) for idx in np.asarray(subsets)]
+    return {key: float(np.mean([m[key] for m in per_draw])) for key in per_draw[0]}

@@ -261,14 +261,29 @@ def evaluate(
     test_caches: Mapping[str, str],
     csv_out: str,
     json_out: str,
+    draws_out: str,
 ) -> None:
     """Long-form metrics of every (run, score, OOD set) and ID accuracy per run.
 
     ``score_files`` maps (run, score) -> score npz; ``test_caches`` maps run -> ID test features.
+    With ``evaluation.ood_per_id`` set, each OOD set is scored on ``draws`` seeded subsets of
+    ``ood_per_id * len(ID test)`` samples (the energy/OE protocol); the subsets' indices are saved
+    to ``draws_out`` (one ``(draws, size)`` array per OOD set; no arrays when the protocol is off).
     """
+    from oodflow.metrics import draw_ood_subsets
     from oodflow.report.tables import long_form_metrics, summary_json
+    from oodflow.seeding import derive_seed
 
-    frame = long_form_metrics(config, score_files, test_caches)
+    ev = config["evaluation"]
+    subsets: dict[str, np.ndarray] = {}
+    if ev["ood_per_id"] is not None:
+        first = load_npz(next(iter(score_files.values())))
+        size = max(1, int(len(first["id"]) * ev["ood_per_id"]))
+        for ood in config["benchmark"]["ood_sets"]:
+            rng = np.random.default_rng(derive_seed(config["seed"], "ood-draws", ood))
+            subsets[ood] = draw_ood_subsets(len(first[ood]), min(size, len(first[ood])), ev["draws"], rng)
+    save_npz(draws_out, **subsets)
+    frame = long_form_metrics(config, score_files, test_caches, subsets)
     write_text(csv_out, frame.to_csv(index=False, float_format="%.6f", lineterminator="\n"))
     write_json(json_out, summary_json(frame))
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from oodflow.io import load_npz
-from oodflow.metrics import accuracy, ood_metrics
+from oodflow.metrics import accuracy, ood_metrics, ood_metrics_over_draws
 
 METRICS = ("AUROC", "AUPR-In", "AUPR-Out", "FPR@95")
 COLUMNS = ("benchmark", "run", "model", "method", "score", "ood_set", "metric", "value")
@@ -23,8 +24,13 @@ def long_form_metrics(
     config: Mapping[str, Any],
     score_files: Mapping[tuple[str, str], str],
     test_caches: Mapping[str, str],
+    subsets: Mapping[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """Evaluate every score file against each OOD set; rows in config order (stable bytes)."""
+    """Evaluate every score file against each OOD set; rows in config order (stable bytes).
+
+    With ``subsets`` (OOD set -> ``(draws, size)`` indices), an OOD set's metrics are the mean over
+    its drawn subsets instead of one value on the whole set.
+    """
     bench = config["benchmark"]["name"]
     rows = []
     for run, spec in config["runs"].items():
@@ -35,7 +41,10 @@ def long_form_metrics(
         for score in config["scores"]:
             scores = load_npz(score_files[(run, score)])
             for ood in config["benchmark"]["ood_sets"]:
-                values = ood_metrics(scores["id"], scores[ood])
+                if subsets and ood in subsets:
+                    values = ood_metrics_over_draws(scores["id"], scores[ood], subsets[ood])
+                else:
+                    values = ood_metrics(scores["id"], scores[ood])
                 rows += [
                     {**base, "score": score, "ood_set": ood, "metric": m, "value": values[m]} for m in METRICS
                 ]
