@@ -1,16 +1,14 @@
 """The paper-scale data rules end to end: download from a local HTTP mirror, verify, unpack, parse.
 
 A fake of the MOS iNaturalist archive (no published checksum, so its sha256 is pinned on the first
-verified download) is served from 127.0.0.1; the catalog's upstream URL is never reached because
-``OODFLOW_MIRRORS`` puts the local server first and the fake verifies there.
+verified download) is served from 127.0.0.1; the catalog's upstream URL is never contacted
+(``OODFLOW_MIRRORS`` names the local server, ``OODFLOW_MIRRORS_ONLY=1`` skips upstream).
 """
 
 from __future__ import annotations
 
 import http.server
-import os
 import subprocess
-import sys
 import tarfile
 import threading
 from pathlib import Path
@@ -19,6 +17,7 @@ import pytest
 
 from fakes_large import write_mos_ood
 from oodflow.data.catalog import DATASETS, markdown_table, paper_config_table
+from workflow_runner import snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.e2e
@@ -45,22 +44,9 @@ def make_archive(folder: Path, tmp: Path, n: int) -> None:
         tar.add(src / "iNaturalist", arcname="iNaturalist")
 
 
-def snakemake(workdir: Path, env: dict, *targets: str) -> subprocess.CompletedProcess:
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(ROOT / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(ROOT / "config" / "test.yaml"),
-        "--cores",
-        "1",
-        *targets,
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, **env})
+def run_target(workdir: Path, env: dict, *targets: str) -> subprocess.CompletedProcess:
+    config = str(ROOT / "config" / "test.yaml")
+    return snakemake(workdir, *targets, "--configfile", config, cores=1, env=env, check=False)
 
 
 def test_download_verify_unpack_parse_and_recover(mirror, tmp_path):
@@ -72,7 +58,7 @@ def test_download_verify_unpack_parse_and_recover(mirror, tmp_path):
     env = {"OODFLOW_MIRRORS": base, "OODFLOW_MIRRORS_ONLY": "1", "OODFLOW_CHECKSUMS": str(pins)}
     target = "resources/datasets/inaturalist_ood/prepared"
 
-    proc = snakemake(work, env, target)
+    proc = run_target(work, env, target)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = (work / target / "test.tsv").read_text().splitlines()
     assert rows[0] == "path\tlabel" and len(rows) == 1 + 3
@@ -87,7 +73,7 @@ def test_download_verify_unpack_parse_and_recover(mirror, tmp_path):
     served = folder / "inaturalist_ood" / "iNaturalist.tar.gz"
     good = served.read_bytes()
     make_archive(folder, tmp_path, n=2)
-    proc = snakemake(work2, env, target)
+    proc = run_target(work2, env, target)
     assert proc.returncode != 0
     log = (work2 / "logs/datasets/inaturalist_ood/download_iNaturalist.tar.gz.log").read_text()
     assert "inaturalist_ood" in log and "127.0.0.1" in log and "dvc pull" in log
@@ -96,14 +82,14 @@ def test_download_verify_unpack_parse_and_recover(mirror, tmp_path):
 
     # The good file is back: the next run recovers.
     served.write_bytes(good)
-    proc = snakemake(work2, env, target)
+    proc = run_target(work2, env, target)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (work2 / target / "test.tsv").read_text() == (work / target / "test.tsv").read_text()
 
 
 def test_every_catalog_dataset_plans_offline(tmp_path):
     targets = [f"resources/datasets/{name}/prepared" for name in DATASETS.names()]
-    proc = snakemake(tmp_path, {}, "--dry-run", *targets)
+    proc = run_target(tmp_path, {}, "--dry-run", *targets)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("rule prepare_dataset:") == len(targets)
 
@@ -123,20 +109,6 @@ def test_catalog_is_complete_and_readme_table_is_current():
 @pytest.mark.parametrize("config", sorted((ROOT / "config" / "papers").glob("*.yaml")), ids=lambda p: p.stem)
 def test_paper_config_resolves_offline(config, tmp_path):
     """Every paper config (now and later) plans its whole DAG with `snakemake -n`, offline."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(ROOT / "Snakefile"),
-        "--directory",
-        str(tmp_path),
-        "--configfile",
-        str(config),
-        "--cores",
-        "1",
-        "--dry-run",
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    proc = snakemake(tmp_path, "--configfile", str(config), "--dry-run", cores=1, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "rule train:" in proc.stdout and "rule download_dataset:" in proc.stdout

@@ -17,31 +17,13 @@ import pytest
 import yaml
 
 from oodflow.io import load_npz
+from workflow_runner import snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_CONFIG = ROOT / "config" / "test.yaml"
 OUT = Path("results/mnist5k")
 
 pytestmark = pytest.mark.e2e
-
-
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(ROOT / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--cores",
-        "2",
-        *args,
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 def run_tiny(workdir: Path, config: Path = TEST_CONFIG) -> subprocess.CompletedProcess:
