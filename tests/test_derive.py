@@ -104,3 +104,10 @@ def test_catalog_benchmark_config_errors():
                 "scores": {"msp": {}},
             }
         )
+
+
+def test_embedded_benchmark_offers_exactly_the_registered_ood_sets():
+    from oodflow.data import OOD_SETS
+    from oodflow.data.benchmarks import MNIST5K
+
+    assert sorted(MNIST5K.ood_sets) == OOD_SETS.names()
