@@ -45,19 +45,21 @@ AUX_SETS = ["aux"] if BENCHMARK.source is None else []
 
 
 def source_inputs(source):
-    """The prepared (and, for list-form data, raw) folders of a catalog source; none if embedded."""
+    """The prepared (and, for list-form data, raw) folders of a catalog source; none if embedded.
+
+    ancient(): datasets restored by `dvc pull` get fresh mtimes, which must not rebuild the stored
+    sets (and so retrain); a changed dataset is a changed content hash in DVC, not an mtime.
+    """
     if source is None:
         return {}
     root = f"resources/datasets/{source.dataset}"
-    return {"prepared": f"{root}/prepared", "raw": f"{root}/raw"}
+    return {"prepared": ancient(f"{root}/prepared"), "raw": ancient(f"{root}/raw")}
 
 
 def id_source(wildcards):
-    return (
-        {"prepared": f"resources/datasets/{BENCHMARK.source}/prepared"}
-        if BENCHMARK.source
-        else {}
-    )
+    if BENCHMARK.source is None:
+        return {}
+    return {"prepared": ancient(f"resources/datasets/{BENCHMARK.source}/prepared")}
 
 
 def ood_source(wildcards):

@@ -126,3 +126,16 @@ def test_random_shift_moves_content():
     assert out.shape == x.shape
     assert torch.all(out.sum(dim=(1, 2, 3)) == 4.0)  # the blob stays fully inside
     assert not torch.equal(out, x.expand_as(out))
+
+
+def test_crop_flip_augmentation_is_seeded_and_flips_some_images():
+    x = torch.arange(2 * 3 * 32 * 32, dtype=torch.float32).reshape(2, 3, 32, 32).repeat(8, 1, 1, 1)
+    a = training.augment(x, "crop_flip", torch.Generator().manual_seed(0))
+    b = training.augment(x, "crop_flip", torch.Generator().manual_seed(0))
+    assert a.shape == x.shape and torch.equal(a, b)
+    unshifted = training.augment(x, "crop_flip", torch.Generator().manual_seed(1))
+    row_order = unshifted[:, 0, 16, :]  # a mirrored row runs backwards wherever it is not padding
+    diffs = row_order[:, 9:-9].diff(dim=1)
+    assert (diffs > 0).all(dim=1).any() and (diffs < 0).all(dim=1).any()
+    with pytest.raises(ValueError, match="valid: shift, crop_flip"):
+        training.augment(x, "mixup", torch.Generator())

@@ -21,6 +21,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from oodflow import checkpoint
+from oodflow.data import BENCHMARKS
 from oodflow.methods import build_method
 from oodflow.models import build_model
 from oodflow.seeding import derive_seed
@@ -51,6 +52,20 @@ def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) ->
     batch = torch.arange(n)[:, None, None, None]
     chans = torch.arange(c)[None, :, None, None]
     return padded[batch, chans, rows.to(x.device), cols.to(x.device)]
+
+
+AUGMENTATIONS = ("shift", "crop_flip")
+
+
+def augment(x: torch.Tensor, policy: str, generator: torch.Generator) -> torch.Tensor:
+    """Apply a benchmark's training augmentation (see ``Benchmark.augment``) to a batch."""
+    if policy == "shift":
+        return random_shift(x, 2, generator)
+    if policy == "crop_flip":
+        x = random_shift(x, 4, generator)  # a random crop of the image padded by 4 px
+        flip = torch.rand(len(x), generator=generator) < 0.5
+        return torch.where(flip.to(x.device)[:, None, None, None], x.flip(-1), x)
+    raise ValueError(f"unknown augmentation '{policy}'; valid: {', '.join(AUGMENTATIONS)}")
 
 
 def make_optimizer(params, run: Mapping[str, Any]) -> torch.optim.Optimizer:
@@ -107,6 +122,7 @@ def train(
     stored in every checkpoint, and a checkpoint is resumed only if its config is equal.
     """
     run, seed = config["run"], config["seed"]
+    policy = BENCHMARKS.get(config["benchmark"]["name"]).augment
     in_channels = train_split.x.shape[1]
     torch.manual_seed(derive_seed(seed, "init"))
     model = build_model(run["model"], num_classes=num_classes, in_channels=in_channels, **run["model_args"])
@@ -146,7 +162,7 @@ def train(
             idx = order[i : i + run["batch_size"]]
             x = train_split.x[idx]
             if run["augment"]:
-                x = random_shift(x, 2, gen)
+                x = augment(x, policy, gen)
             x, y = x.to(device), train_split.y[idx].to(device)
             loss, logits = method(model, x, y)
             opt.zero_grad(set_to_none=True)

@@ -40,6 +40,9 @@ class Benchmark:
         ood_sources: the catalog split behind each OOD set (catalog benchmarks only).
         aux_source: the auxiliary outlier pool (outlier exposure), if any.
         image_size: side of the stored images; list-form OOD sets are resized to it.
+        augment: training augmentation when a run sets ``augment: true``: ``shift`` (random shifts
+            of up to 2 px, for digits) or ``crop_flip`` (random 32x32 crops of the 4-px padded image
+            plus horizontal flips, the standard CIFAR recipe).
     """
 
     name: str
@@ -52,6 +55,7 @@ class Benchmark:
     ood_sources: dict[str, Source] = field(default_factory=dict)
     aux_source: Source | None = None
     image_size: int = 28
+    augment: str = "shift"
 
     def datasets(self, ood_sets: list[str] | tuple[str, ...], aux: bool = False) -> list[str]:
         """The catalog datasets a config of this benchmark needs (none for the embedded one)."""
@@ -103,6 +107,7 @@ def _cifar(name: str, num_classes: int, other: str, mean, std) -> Benchmark:
         ood_sources=ood,
         aux_source=Source("tinyimages_300k", "train"),
         image_size=32,
+        augment="crop_flip",
     )
 
 
