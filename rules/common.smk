@@ -8,6 +8,7 @@ sys.path.insert(0, f"{workflow.basedir}/src")
 from oodflow import config as oodflow_config
 from oodflow.data import BENCHMARKS
 from oodflow.data.catalog import DATASETS
+from oodflow.methods import AUX_METHODS
 from oodflow.scores import NETWORK_SCORES
 from oodflow.steps import data_config, run_config
 
@@ -41,7 +42,8 @@ wildcard_constraints:
 
 # Catalog benchmarks build their auxiliary outlier pool only when a method asks for it (outlier
 # exposure); the embedded pool is cheap and always built.
-AUX_SETS = ["aux"] if BENCHMARK.source is None else []
+USES_AUX = any(spec["method"] in AUX_METHODS for spec in config["runs"].values())
+AUX_SETS = ["aux"] if BENCHMARK.source is None or USES_AUX else []
 
 
 def source_inputs(source):
@@ -105,6 +107,14 @@ def aux_data_params(wildcards):
 def run_params(wildcards):
     """The config that determines a trained model."""
     return canonical(run_config(config, wildcards.run))
+
+
+def train_inputs(wildcards):
+    """ID train/val splits, plus the auxiliary outlier pool for methods that train on outliers."""
+    inputs = {"train": f"{OUT}/data/train.npz", "val": f"{OUT}/data/val.npz"}
+    if config["runs"][wildcards.run]["method"] in AUX_METHODS:
+        inputs["aux"] = f"{OUT}/data/aux.npz"
+    return inputs
 
 
 def resume_checkpoint(wildcards):

@@ -3,8 +3,7 @@
 
 rule train:
     input:
-        train=f"{OUT}/data/train.npz",
-        val=f"{OUT}/data/val.npz",
+        unpack(train_inputs),
     output:
         model=f"{OUT}/runs/{{run}}/model.pt",
         log=f"{OUT}/runs/{{run}}/train_log.csv",

@@ -17,4 +17,5 @@ steps.train(
     sm.output.log,
     sm.params.checkpoint,
     threads=sm.threads,
+    aux_npz=sm.input.get("aux"),
 )

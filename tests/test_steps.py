@@ -77,3 +77,20 @@ def test_adding_an_ood_set_retrains_nothing(test_config):
     assert steps.data_config(base, "ood") != steps.data_config(more, "ood")
     changed = validate({**test_config, "benchmark": {**test_config["benchmark"], "image_format": "rgb32"}})
     assert steps.run_config(base, "tiny") != steps.run_config(changed, "tiny")
+
+
+def test_outlier_exposure_run_trains_on_the_aux_pool(test_config, tmp_path):
+    raw = {**test_config, "runs": {"oe": {"model": "small_cnn", "model_args": {"width": 0.25}, "method": "oe",
+                                          "method_args": {"aux_batch_size": 16}, "epochs": 1}}}  # fmt: skip
+    config = validate(raw)
+    d = tmp_path / "data"
+    steps.build_id(config, {s: str(d / f"{s}.npz") for s in ("train", "val", "test")})
+    steps.build_aux(config, str(d / "aux.npz"))
+    args = (config, "oe", str(d / "train.npz"), str(d / "val.npz"))
+    with pytest.raises(ValueError, match="auxiliary outliers"):
+        steps.train(*args, str(tmp_path / "m0.pt"), str(tmp_path / "l0.csv"), str(tmp_path / "c0.pt"))
+    for k in (1, 2):
+        outs = [str(tmp_path / f"{kind}{k}.{ext}") for kind, ext in (("m", "pt"), ("l", "csv"), ("c", "pt"))]
+        steps.train(*args, *outs, aux_npz=str(d / "aux.npz"))
+    assert (tmp_path / "m1.pt").read_bytes() == (tmp_path / "m2.pt").read_bytes()
+    assert steps.run_config(config, "oe")["benchmark"]["aux_size"] == config["benchmark"]["aux_size"]

@@ -201,3 +201,17 @@ def test_dvc_repro_push_pull_round_trip(tiny_run, tmp_path):
     snakemake_cmd = [sys.executable, "-m", "snakemake", "--cores", "1"]
     sh(*snakemake_cmd, "--touch")
     assert "Nothing to be done" in sh(*snakemake_cmd, "-n")
+
+
+def test_outlier_exposure_runs_get_the_aux_pool(tmp_path):
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["runs"]["oe"] = {"model": "small_cnn", "method": "oe", "epochs": 1}
+    path = tmp_path / "oe.yaml"
+    path.write_text(yaml.safe_dump(config))
+    plan = snakemake(tmp_path, "--configfile", str(path), "--dry-run").stdout
+    train_inputs = {}
+    for block in plan.split("\n\n"):
+        if "rule train:" in block:
+            run = re.search(r"wildcards: run=(\w+)", block).group(1)
+            train_inputs[run] = re.search(r"input: (.*)", block).group(1)
+    assert "data/aux.npz" in train_inputs["oe"] and "data/aux.npz" not in train_inputs["tiny"]

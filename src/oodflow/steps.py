@@ -127,9 +127,14 @@ def data_config(config: Mapping[str, Any], kind: str) -> dict[str, Any]:
 def run_config(config: Mapping[str, Any], run: str) -> dict[str, Any]:
     """The part of the config that determines a run's result (stored in its checkpoints).
 
-    OOD sets, their sizes and the auxiliary pool are not part of it: adding an OOD set retrains nothing.
+    OOD test sets and their sizes are not part of it: adding an OOD set retrains nothing. The
+    auxiliary pool is, for methods that train on it.
     """
+    from oodflow.methods import AUX_METHODS
+
     bench = {**data_config(config, "id"), "image_format": config["benchmark"]["image_format"]}
+    if config["runs"][run]["method"] in AUX_METHODS:
+        bench["aux_size"] = config["benchmark"]["aux_size"]
     return {"seed": bench.pop("seed"), "benchmark": bench, "run": dict(config["runs"][run])}
 
 
@@ -142,8 +147,12 @@ def train(
     log_out: str,
     checkpoint_path: str,
     threads: int = 1,
+    aux_npz: str | None = None,
 ) -> None:
-    """Train one run; resumes from ``checkpoint_path`` if a previous attempt was killed."""
+    """Train one run; resumes from ``checkpoint_path`` if a previous attempt was killed.
+
+    ``aux_npz`` is the auxiliary outlier pool, for methods that train on outliers.
+    """
     import torch
 
     from oodflow import checkpoint, training
@@ -159,10 +168,20 @@ def train(
     for path in (train_npz, val_npz):
         x, y = load_inputs(path, bench, fmt)
         splits.append(training.Split(torch.from_numpy(x), torch.from_numpy(y)))
+    aux = None
+    if aux_npz is not None:
+        x, y = load_inputs(aux_npz, bench, fmt)
+        aux = training.Split(torch.from_numpy(x), torch.from_numpy(y))
     rc = run_config(config, run)
     start = time.perf_counter()
     model, rows = training.train(
-        rc, *splits, num_classes=bench.num_classes, device=device, checkpoint_path=checkpoint_path, log=_log
+        rc,
+        *splits,
+        num_classes=bench.num_classes,
+        device=device,
+        checkpoint_path=checkpoint_path,
+        log=_log,
+        aux_split=aux,
     )
     _log(f"trained {run} on {device} in {time.perf_counter() - start:.1f} s")
     meta = {

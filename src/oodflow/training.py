@@ -115,11 +115,14 @@ def train(
     device: torch.device,
     checkpoint_path: str | Path,
     log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr),
+    aux_split: Split | None = None,
 ) -> tuple[nn.Module, list[dict[str, float]]]:
     """Train ``config["run"]`` and return (model, per-epoch log rows).
 
     ``config`` is everything that determines the result (``seed``, ``run`` and the benchmark); it is
     stored in every checkpoint, and a checkpoint is resumed only if its config is equal.
+    Methods with ``uses_aux`` (outlier exposure) get a batch of ``aux_split`` per step: the pool is
+    shuffled each epoch with the epoch's generator and cycled if it is shorter than the ID data.
     """
     run, seed = config["run"], config["seed"]
     policy = BENCHMARKS.get(config["benchmark"]["name"]).augment
@@ -128,6 +131,8 @@ def train(
     model = build_model(run["model"], num_classes=num_classes, in_channels=in_channels, **run["model_args"])
     model.to(device)
     method = build_method(run["method"], **run["method_args"])
+    if method.uses_aux and aux_split is None:
+        raise ValueError(f"method '{run['method']}' trains on auxiliary outliers but no aux_split was given")
     opt = make_optimizer(model.parameters(), run)
     steps_per_epoch = math.ceil(len(train_split) / run["batch_size"])
     sched = make_scheduler(opt, run, run["epochs"] * steps_per_epoch)
@@ -156,6 +161,9 @@ def train(
         gen = torch.Generator().manual_seed(derive_seed(seed, "batches", epoch))
         torch.manual_seed(derive_seed(seed, "torch", epoch))  # dropout and other in-model randomness
         order = torch.randperm(len(train_split), generator=gen)
+        if method.uses_aux:
+            aux_order = torch.randperm(len(aux_split), generator=gen)
+            aux_bs = method.aux_batch_size
         model.train()
         total_loss, correct = 0.0, 0
         for i in range(0, len(order), run["batch_size"]):
@@ -164,7 +172,15 @@ def train(
             if run["augment"]:
                 x = augment(x, policy, gen)
             x, y = x.to(device), train_split.y[idx].to(device)
-            loss, logits = method(model, x, y)
+            x_aux = None
+            if method.uses_aux:
+                step = i // run["batch_size"]
+                pick = aux_order[(torch.arange(aux_bs) + step * aux_bs) % len(aux_order)]
+                x_aux = aux_split.x[pick]
+                if run["augment"]:
+                    x_aux = augment(x_aux, policy, gen)
+                x_aux = x_aux.to(device)
+            loss, logits = method(model, x, y, x_aux)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

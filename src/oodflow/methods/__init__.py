@@ -2,7 +2,18 @@
 
 from oodflow.registry import Registry
 
-METHODS = Registry("method", {"ce": "oodflow.methods.ce:CrossEntropy"})
+METHODS = Registry(
+    "method",
+    {
+        "ce": "oodflow.methods.ce:CrossEntropy",
+        "oe": "oodflow.methods.outlier_exposure:OutlierExposure",
+        "energy_ft": "oodflow.methods.outlier_exposure:EnergyFineTune",
+    },
+)
+
+#: Methods that train on the auxiliary outlier pool (the workflow gives them ``aux.npz``); kept here
+#: so the workflow can tell without importing torch. A test checks it against the classes.
+AUX_METHODS = frozenset({"oe", "energy_ft"})
 
 
 def build_method(name: str, **kwargs):

@@ -22,8 +22,8 @@ class CrossEntropy:
         self.label_smoothing = label_smoothing
 
     def __call__(
-        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_aux: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return (loss, logits) for one batch."""
+        """Return (loss, logits) for one batch (``x_aux`` is ignored)."""
         logits = model(x)
         return F.cross_entropy(logits, y, label_smoothing=self.label_smoothing), logits
