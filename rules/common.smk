@@ -110,10 +110,12 @@ def run_params(wildcards):
 
 
 def train_inputs(wildcards):
-    """ID train/val splits, plus the auxiliary outlier pool for methods that train on outliers."""
+    """ID train/val splits, the auxiliary pool (outlier methods) and the run to fine-tune (init_from)."""
     inputs = {"train": f"{OUT}/data/train.npz", "val": f"{OUT}/data/val.npz"}
     if config["runs"][wildcards.run]["method"] in AUX_METHODS:
         inputs["aux"] = f"{OUT}/data/aux.npz"
+    if config["runs"][wildcards.run]["init_from"] is not None:
+        inputs["init"] = f"{OUT}/runs/{config['runs'][wildcards.run]['init_from']}/model.pt"
     return inputs
 
 

@@ -18,4 +18,5 @@ steps.train(
     sm.params.checkpoint,
     threads=sm.threads,
     aux_npz=sm.input.get("aux"),
+    init_pt=sm.input.get("init"),
 )

@@ -75,3 +75,24 @@ def test_load_rejects_non_mapping(tmp_path):
     path.write_text("- a\n- b\n")
     with pytest.raises(cfg.ConfigError, match="mapping"):
         cfg.load(path)
+
+
+@pytest.mark.parametrize(
+    "runs, words",
+    [
+        (
+            {"ft": {"model": "small_cnn", "method": "ce", "init_from": "nope"}},
+            "runs.ft.init_from: unknown run 'nope'",
+        ),
+        (
+            {"ft": {"model": "small_cnn", "method": "ce", "init_from": "ft"}},
+            "runs.ft.init_from: cycle ft -> ft",
+        ),
+        ({"ft": {"model": "resnet18", "method": "ce", "init_from": "tiny"}}, "trains another model"),
+    ],
+)
+def test_init_from_must_name_another_run_of_the_same_model(test_config, runs, words):
+    bad = copy.deepcopy(test_config)
+    bad["runs"].update(runs)
+    with pytest.raises(cfg.ConfigError, match=words.replace(".", r"\.")):
+        cfg.validate(bad)

@@ -94,3 +94,29 @@ def test_outlier_exposure_run_trains_on_the_aux_pool(test_config, tmp_path):
         steps.train(*args, *outs, aux_npz=str(d / "aux.npz"))
     assert (tmp_path / "m1.pt").read_bytes() == (tmp_path / "m2.pt").read_bytes()
     assert steps.run_config(config, "oe")["benchmark"]["aux_size"] == config["benchmark"]["aux_size"]
+
+
+def test_fine_tuning_starts_from_the_parent_run(test_config, tmp_path):
+    import torch
+
+    tiny = test_config["runs"]["tiny"]
+    raw = {
+        **test_config,
+        "runs": {"tiny": tiny, "ft": {**tiny, "init_from": "tiny", "lr": 1e-9, "epochs": 1}},
+    }
+    config = validate(raw)
+    d = tmp_path / "data"
+    steps.build_id(config, {s: str(d / f"{s}.npz") for s in ("train", "val", "test")})
+    common = (str(d / "train.npz"), str(d / "val.npz"))
+    steps.train(
+        config, "tiny", *common, str(tmp_path / "tiny.pt"), str(tmp_path / "t.csv"), str(tmp_path / "c")
+    )
+    steps.train(config, "ft", *common, str(tmp_path / "ft.pt"), str(tmp_path / "f.csv"), str(tmp_path / "c2"),
+                init_pt=str(tmp_path / "tiny.pt"))  # fmt: skip
+    parent, child = (
+        checkpoint.load(tmp_path / "tiny.pt")["model"],
+        checkpoint.load(tmp_path / "ft.pt")["model"],
+    )
+    weights = [k for k in parent if k.endswith("weight")]
+    assert all(torch.allclose(parent[k], child[k], atol=1e-6) for k in weights)  # lr 1e-9: barely moved
+    assert steps.run_config(config, "ft")["init"] == steps.run_config(config, "tiny")

@@ -215,3 +215,13 @@ def test_outlier_exposure_runs_get_the_aux_pool(tmp_path):
             run = re.search(r"wildcards: run=(\w+)", block).group(1)
             train_inputs[run] = re.search(r"input: (.*)", block).group(1)
     assert "data/aux.npz" in train_inputs["oe"] and "data/aux.npz" not in train_inputs["tiny"]
+
+
+def test_fine_tuned_run_waits_for_its_parent(tmp_path):
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["runs"]["ft"] = {**config["runs"]["tiny"], "method": "energy_ft", "init_from": "tiny"}
+    path = tmp_path / "ft.yaml"
+    path.write_text(yaml.safe_dump(config))
+    plan = snakemake(tmp_path, "--configfile", str(path), "--dry-run").stdout
+    block = next(b for b in plan.split("\n\n") if "rule train:" in b and "run=ft" in b)
+    assert "runs/tiny/model.pt" in block and "data/aux.npz" in block

@@ -92,6 +92,7 @@ def validate(config: Mapping[str, Any], schema: dict | None = None) -> dict:
                 f"config error at {where}: unknown {registry.kind} '{name}'; "
                 f"valid names: {', '.join(registry.names())}"
             )
+    _check_init_from(cfg["runs"])
     bench = BENCHMARKS.get(cfg["benchmark"]["name"])
     for i, name in enumerate(cfg["benchmark"]["ood_sets"]):
         if name not in bench.ood_sets:
@@ -111,6 +112,28 @@ def validate(config: Mapping[str, Any], schema: dict | None = None) -> dict:
     for name, params in cfg["scores"].items():  # score modules import no torch: cheap to check here
         _check_kwargs(SCORES.get(name), params, f"scores.{name}", f"score '{name}'")
     return cfg
+
+
+def _check_init_from(runs: Mapping[str, Any]) -> None:
+    """``init_from`` names another run with the same model, and the chain has no cycle."""
+    for run, spec in runs.items():
+        seen, current = [run], spec
+        while current["init_from"] is not None:
+            parent = current["init_from"]
+            if parent not in runs:
+                raise ConfigError(
+                    f"config error at runs.{run}.init_from: unknown run '{parent}'; runs: {', '.join(runs)}"
+                )
+            if parent in seen:
+                cycle = " -> ".join([*seen, parent])
+                raise ConfigError(f"config error at runs.{run}.init_from: cycle {cycle}")
+            if (runs[parent]["model"], runs[parent]["model_args"]) != (spec["model"], spec["model_args"]):
+                raise ConfigError(
+                    f"config error at runs.{run}.init_from: run '{parent}' trains another model "
+                    f"({runs[parent]['model']} {runs[parent]['model_args']})"
+                )
+            seen.append(parent)
+            current = runs[parent]
 
 
 def check_parameters(cfg: Mapping[str, Any]) -> None:

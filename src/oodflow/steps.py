@@ -128,14 +128,18 @@ def run_config(config: Mapping[str, Any], run: str) -> dict[str, Any]:
     """The part of the config that determines a run's result (stored in its checkpoints).
 
     OOD test sets and their sizes are not part of it: adding an OOD set retrains nothing. The
-    auxiliary pool is, for methods that train on it.
+    auxiliary pool is, for methods that train on it, and so is the run a fine-tuned run starts from.
     """
     from oodflow.methods import AUX_METHODS
 
     bench = {**data_config(config, "id"), "image_format": config["benchmark"]["image_format"]}
     if config["runs"][run]["method"] in AUX_METHODS:
         bench["aux_size"] = config["benchmark"]["aux_size"]
-    return {"seed": bench.pop("seed"), "benchmark": bench, "run": dict(config["runs"][run])}
+    out = {"seed": bench.pop("seed"), "benchmark": bench, "run": dict(config["runs"][run])}
+    parent = config["runs"][run]["init_from"]
+    if parent is not None:  # a fine-tuned run changes whenever the run it starts from changes
+        out["init"] = run_config(config, parent)
+    return out
 
 
 def train(
@@ -148,10 +152,12 @@ def train(
     checkpoint_path: str,
     threads: int = 1,
     aux_npz: str | None = None,
+    init_pt: str | None = None,
 ) -> None:
     """Train one run; resumes from ``checkpoint_path`` if a previous attempt was killed.
 
-    ``aux_npz`` is the auxiliary outlier pool, for methods that train on outliers.
+    ``aux_npz`` is the auxiliary outlier pool, for methods that train on outliers; ``init_pt`` the
+    final checkpoint of the run this one fine-tunes (``init_from``).
     """
     import torch
 
@@ -182,6 +188,7 @@ def train(
         checkpoint_path=checkpoint_path,
         log=_log,
         aux_split=aux,
+        init_state=checkpoint.load(init_pt)["model"] if init_pt else None,
     )
     _log(f"trained {run} on {device} in {time.perf_counter() - start:.1f} s")
     meta = {

@@ -116,6 +116,7 @@ def train(
     checkpoint_path: str | Path,
     log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr),
     aux_split: Split | None = None,
+    init_state: Mapping[str, torch.Tensor] | None = None,
 ) -> tuple[nn.Module, list[dict[str, float]]]:
     """Train ``config["run"]`` and return (model, per-epoch log rows).
 
@@ -123,12 +124,15 @@ def train(
     stored in every checkpoint, and a checkpoint is resumed only if its config is equal.
     Methods with ``uses_aux`` (outlier exposure) get a batch of ``aux_split`` per step: the pool is
     shuffled each epoch with the epoch's generator and cycled if it is shorter than the ID data.
+    ``init_state`` (fine-tuning) replaces the seeded initial weights.
     """
     run, seed = config["run"], config["seed"]
     policy = BENCHMARKS.get(config["benchmark"]["name"]).augment
     in_channels = train_split.x.shape[1]
     torch.manual_seed(derive_seed(seed, "init"))
     model = build_model(run["model"], num_classes=num_classes, in_channels=in_channels, **run["model_args"])
+    if init_state is not None:
+        model.load_state_dict(init_state)
     model.to(device)
     method = build_method(run["method"], **run["method_args"])
     if method.uses_aux and aux_split is None:
