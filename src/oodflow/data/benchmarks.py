@@ -126,10 +126,9 @@ def model_input(x: np.ndarray, benchmark: Benchmark, image_format: str) -> np.nd
         from oodflow.data.embedded import to_model_input
 
         return to_model_input(x, image_format, benchmark.mean[0], benchmark.std[0])
-    if x.ndim == 3:
-        x = x[..., None]
-    if x.shape[-1] == 1:  # grey OOD sets (MNIST) are shown to colour models as three equal channels
-        x = np.repeat(x, 3, axis=-1)
+    # catalog sets are stored RGB at the benchmark's size (grey OOD sets are converted when derived)
+    if x.ndim != 4 or x.shape[-1] != len(benchmark.mean):
+        raise ValueError(f"expected (N, H, W, {len(benchmark.mean)}) images, got {x.shape}")
     v = x.astype(np.float32).transpose(0, 3, 1, 2) / np.float32(255.0)
     mean = np.asarray(benchmark.mean, dtype=np.float32)[None, :, None, None]
     std = np.asarray(benchmark.std, dtype=np.float32)[None, :, None, None]

@@ -533,13 +533,6 @@ def build_aux_pool(seed: int, count: int = 5000) -> tuple[np.ndarray, np.ndarray
 # ---------------------------------------------------------------------------------------- storage
 
 
-def _validate(x: Any, y: Any, where: str) -> None:
-    stored.validate_set(x, y, where, image_shape=(IMAGE_SIZE, IMAGE_SIZE), num_classes=10)
-
-
-manifest_path = stored.manifest_path
-
-
 def write_set(
     path: str | os.PathLike,
     x: np.ndarray,
