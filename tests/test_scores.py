@@ -258,9 +258,9 @@ def test_odin_matches_pytorch_ood():
 
 def test_registry_errors():
     assert SCORES.names() == sorted(
-        ["msp", "maxlogit", "energy", "mahalanobis", "knn", "react", "vim", "odin"]
+        ["msp", "maxlogit", "energy", "mahalanobis", "knn", "react", "vim", "odin", "cores"]
     )
-    with pytest.raises(KeyError, match="unknown score 'foo'; valid names: energy, knn"):
+    with pytest.raises(KeyError, match="unknown score 'foo'; valid names: cores, energy, knn"):
         build_score("foo")
     with pytest.raises(TypeError, match="score 'knn' got unknown parameter.*kk.*valid.*k"):
         build_score("knn", kk=3)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from oodflow.models.responses import ResponseLayer
+
 __all__ = ["OODNet", "check_args", "init_weights", "scale_channels"]
 
 
@@ -28,6 +30,13 @@ class OODNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+    def response_layers(self) -> list[ResponseLayer]:
+        """Convolutional response layers, deepest first, with their weight links (see
+        :mod:`oodflow.models.responses`); needed only by the CORES score."""
+        raise NotImplementedError(
+            f"{type(self).__name__} defines no response layers, which the CORES score needs"
+        )
 
     @property
     def feature_dim(self) -> int:

@@ -8,8 +8,13 @@ import torch
 from torch import nn
 from torchvision.models import mobilenet_v3_large as tv_large
 from torchvision.models import mobilenet_v3_small as tv_small
+from torchvision.ops.misc import Conv2dNormActivation
 
 from oodflow.models.base import OODNet, check_args
+from oodflow.models.responses import ResponseLayer, chain, conv_matrix
+
+#: inverted-residual blocks whose projection outputs CORES reads, besides the final 1x1 conv
+RESPONSE_BLOCKS = 3
 
 __all__ = ["MobileNetV3", "mobilenet_v3_large", "mobilenet_v3_small"]
 
@@ -53,6 +58,32 @@ class MobileNetV3(OODNet):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.pre_head(self.pool(self.body(x)))
+
+    @torch.no_grad()
+    def response_layers(self) -> list[ResponseLayer]:
+        """The final 1x1 conv, then the 1x1 projection conv of the last :data:`RESPONSE_BLOCKS`
+        inverted-residual blocks (pre-BN), deepest first.
+
+        Adaptation (CORES defines links for plain ResNets only): the final conv links to the
+        classes through ``head.W @ pre_head.W`` (the pooled 1x1 conv feeds the hidden linear
+        layer). A block links to the one before it through its linearised branch
+        (project @ depthwise @ expand; squeeze-excitation ignored), plus the identity when it
+        has a residual connection.
+        """
+        last = self.body[-1][0]
+        to_classes = self.head.weight.detach() @ self.pre_head[0].weight.detach()
+        layers = [ResponseLayer("last_conv", last, to_classes)]
+        blocks = list(self.body)[1:-1]  # inverted residuals between the stem and the final conv
+        up = conv_matrix(last)
+        for i in range(len(blocks) - 1, len(blocks) - 1 - RESPONSE_BLOCKS, -1):
+            block = blocks[i]
+            project = block.block[-1][0]
+            layers.append(ResponseLayer(f"block{i + 1}", project, up))
+            convs = [m[0] for m in block.block if isinstance(m, Conv2dNormActivation)]
+            up = chain(*(conv_matrix(c) for c in reversed(convs)))
+            if block.use_res_connect:
+                up = up + torch.eye(up.shape[0])
+        return layers
 
 
 def mobilenet_v3_small(

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from oodflow.models.base import OODNet, check_args, scale_channels
+from oodflow.models.responses import ResponseLayer, conv_matrix
 
 __all__ = ["SmallCNN", "small_cnn"]
 
@@ -40,6 +41,7 @@ class SmallCNN(OODNet):
             nn.Dropout(dropout),
         )
         self.head = nn.Linear(hidden, num_classes)
+        self.grid = grid
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -47,6 +49,17 @@ class SmallCNN(OODNet):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
+
+    @torch.no_grad()
+    def response_layers(self) -> list[ResponseLayer]:
+        """conv2 then conv1 (pre-ReLU). conv2's link to the classes goes through the hidden layer:
+        ``head.W @ hidden.W`` with the ``grid x grid`` positions of each channel summed."""
+        conv1, conv2, hidden = self.body[0], self.body[3], self.body[8]
+        to_classes = (self.head.weight @ hidden.weight).reshape(self.num_classes, conv2.out_channels, -1)
+        return [
+            ResponseLayer("conv2", conv2, to_classes.sum(-1)),
+            ResponseLayer("conv1", conv1, conv_matrix(conv2)),
+        ]
 
 
 def small_cnn(

@@ -4,10 +4,10 @@ Sign convention: every score returns "higher = more in-distribution (ID)" (float
 sample). Detectors that return outlier scores (pytorch-ood) equal the negation of ours.
 
 Importing this package does not import torch: :data:`SCORES` holds lazy ``"module:attr"``
-entries and only the network score ``odin`` imports torch, when it is first built.
+entries and only the network scores (``odin``, ``cores``) import torch, when it is first built.
 
     >>> SCORES.names()
-    ['energy', 'knn', 'mahalanobis', 'maxlogit', 'msp', 'odin', 'react', 'vim']
+    ['cores', 'energy', 'knn', 'mahalanobis', 'maxlogit', 'msp', 'odin', 'react', 'vim']
 """
 
 from __future__ import annotations
@@ -31,12 +31,13 @@ SCORES = Registry(
         "react": "oodflow.scores.head_based:ReAct",
         "vim": "oodflow.scores.head_based:ViM",
         "odin": "oodflow.scores.odin:ODIN",
+        "cores": "oodflow.scores.cores:CORES",
     },
 )
 
 #: Scores that re-run the network (the workflow gives them the stored inputs and a GPU); kept
 #: here so the workflow can tell without importing torch. A test checks it against the classes.
-NETWORK_SCORES = frozenset({"odin"})
+NETWORK_SCORES = frozenset({"odin", "cores"})
 
 
 def build_score(name: str, **params: Any) -> Score:

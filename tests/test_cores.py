@@ -1,0 +1,151 @@
+"""CORES: closed-form pieces, stated invariants, the per-model response links, and an end-to-end check."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from oodflow.metrics import auroc
+from oodflow.models import MODELS, build_model
+from oodflow.models.responses import conv_matrix, residual_link
+from oodflow.scores import NETWORK_SCORES, build_score
+from oodflow.scores.cores import CORES, backtrack, extreme_term, layer_score
+
+
+def test_extreme_term_closed_form():
+    e = torch.tensor([[2.0, -1.0, 0.5, 3.0]], dtype=torch.float64)
+    # magnitude mean(relu(e - 1)) = (1 + 0 + 0 + 2) / 4; frequency mean(e > 1) = 2 / 4
+    assert extreme_term(e, 1.0, 1.0, 1.0).item() == pytest.approx(0.75 * 0.5)
+    assert extreme_term(e, 1.0, 2.0, 0.0).item() == pytest.approx(0.75**2)
+    assert extreme_term(e, 10.0, 1.0, 1.0).item() == 0.0
+
+
+def test_backtrack_follows_the_links():
+    # 2 classes -> 4 channels -> 3 channels
+    link0 = torch.tensor([[5.0, 1.0, 4.0, 0.0], [0.0, 9.0, 0.0, 8.0]], dtype=torch.float64)
+    link1 = torch.tensor(
+        [[1.0, 0.0, 0.0], [0.0, 0.0, 7.0], [0.0, 3.0, 0.0], [0.0, 0.0, 0.0]], dtype=torch.float64
+    )
+    classes = torch.tensor([[0], [1]])
+    idx0, idx1 = backtrack(classes, [link0, link1], keep=[2, 1])
+    assert [sorted(r) for r in idx0.tolist()] == [[0, 2], [1, 3]]
+    # class 0 keeps channels {0, 2}: relevance in the next layer = row0 + row2 = [1, 3, 0] -> channel 1
+    # class 1 keeps channels {1, 3}: relevance = row1 + row3 = [0, 0, 7] -> channel 2
+    assert idx1.tolist() == [[1], [2]]
+
+
+def test_layer_score_is_monotone_in_selected_responses_and_ignores_the_rest():
+    g = torch.Generator().manual_seed(0)
+    maxima = torch.randn(5, 8, generator=g, dtype=torch.float64)
+    minima = maxima - 2.0
+    idx_max = torch.tensor([[0, 1, 2]] * 5)
+    idx_min = torch.tensor([[3, 4]] * 5)
+    base = layer_score(maxima, minima, idx_max, idx_min)
+    # stronger selected responses never lower the score (and here raise it)
+    louder = maxima.clone()
+    louder[:, :3] = louder[:, :3].abs() * 3 + 1
+    assert torch.all(layer_score(louder, minima, idx_max, idx_min) >= base)
+    quieter_min = minima.clone()
+    quieter_min[:, 3:5] -= 5.0  # more negative extremes on the min path
+    assert torch.all(layer_score(maxima, quieter_min, idx_max, idx_min) > base)
+    # channels 5..7 are selected by neither path: changing them changes nothing
+    other_max, other_min = maxima.clone(), minima.clone()
+    other_max[:, 5:] = 100.0
+    other_min[:, 5:] = -100.0
+    assert torch.equal(layer_score(other_max, other_min, idx_max, idx_min), base)
+    assert torch.equal(layer_score(maxima, minima, idx_max, None), extreme_term(maxima[:, :3], 0.0, 1, 1))
+
+
+def test_conv_matrix_is_the_response_to_a_constant_input():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 4, 3, padding=1)
+    for i in range(3):
+        x = torch.zeros(1, 3, 5, 5)
+        x[0, i] = 1.0
+        centre = conv(x)[0, :, 2, 2] - conv.bias
+        assert torch.allclose(conv_matrix(conv)[:, i], centre, atol=1e-6)
+    dw = nn.Conv2d(4, 4, 3, groups=4, bias=False)
+    assert torch.equal(conv_matrix(dw), torch.diag(dw.weight.sum(dim=(1, 2, 3))))
+
+
+def test_residual_link_is_skip_plus_branch():
+    a, b = nn.Conv2d(4, 4, 1, bias=False), nn.Conv2d(4, 4, 1, bias=False)
+    expected = torch.eye(4) + b.weight[:, :, 0, 0] @ a.weight[:, :, 0, 0]
+    assert torch.allclose(residual_link([a, b], None, 4), expected.detach())
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_every_model_has_consistent_response_layers(name):
+    kwargs = {"width": 0.25} if name != "small_cnn" else {}
+    model = build_model(name, num_classes=7, in_channels=3, **kwargs).eval()
+    layers = model.response_layers()
+    assert layers[0].link.shape[0] == 7
+    for deeper, shallower in zip(layers, layers[1:]):
+        assert shallower.link.shape[0] == deeper.channels
+    seen = {}
+    handles = [
+        layer.module.register_forward_hook(lambda m, i, o, n=layer.name: seen.__setitem__(n, o.shape))
+        for layer in layers
+    ]
+    with torch.no_grad():
+        model(torch.randn(2, 3, 32, 32))
+    for h in handles:
+        h.remove()
+    for layer in layers:
+        assert seen[layer.name][1] == layer.channels, layer.name
+
+
+def test_score_is_per_sample_and_checks_its_parameters():
+    assert "cores" in NETWORK_SCORES
+    torch.manual_seed(0)
+    model = build_model("small_cnn", num_classes=4, in_channels=1).eval()
+    x = torch.randn(6, 1, 28, 28)
+    score = build_score("cores")
+    together = score.score_inputs(model, x)
+    alone = torch.cat([score.score_inputs(model, x[i : i + 1]) for i in range(6)])
+    assert together.dtype == torch.float64 and together.shape == (6,)
+    assert torch.allclose(together, alone)
+    with pytest.raises(ValueError, match="has 2 response layers"):
+        build_score("cores", layers=3).score_inputs(model, x)
+    with pytest.raises(ValueError, match="keep_ratio"):
+        build_score("cores", keep_ratio=0)
+    with pytest.raises(ValueError, match="combine"):
+        build_score("cores", combine="max")
+
+
+def test_model_without_response_layers_is_a_clear_error():
+    class Plain(nn.Module):
+        def forward(self, x):
+            return x.flatten(1)
+
+    with pytest.raises(TypeError, match="cores"):
+        CORES().score_inputs(Plain(), torch.randn(2, 1, 4, 4))
+
+
+def test_cores_separates_trained_id_data_from_noise():
+    """A small CNN trained to tell bright-blob positions apart: ID images score above uniform noise."""
+    g = torch.Generator().manual_seed(0)
+
+    def blobs(n):
+        y = torch.randint(0, 4, (n,), generator=g)
+        x = 0.1 * torch.randn(n, 1, 16, 16, generator=g)
+        for i, label in enumerate(y.tolist()):
+            r, c = divmod(label, 2)
+            x[i, 0, 2 + 8 * r : 6 + 8 * r, 2 + 8 * c : 6 + 8 * c] += 2.0
+        return x, y
+
+    torch.manual_seed(0)
+    model = build_model("small_cnn", num_classes=4, in_channels=1, width=0.5)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(60):
+        x, y = blobs(64)
+        loss = nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    x_id, _ = blobs(200)
+    noise = torch.rand(200, 1, 16, 16, generator=g) * 2 - 1
+    score = CORES()
+    s_id, s_ood = score.score_inputs(model, x_id).numpy(), score.score_inputs(model, noise).numpy()
+    assert auroc(s_id, s_ood) > 0.9
