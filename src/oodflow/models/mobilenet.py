@@ -82,7 +82,7 @@ class MobileNetV3(OODNet):
             convs = [m[0] for m in block.block if isinstance(m, Conv2dNormActivation)]
             up = chain(*(conv_matrix(c) for c in reversed(convs)))
             if block.use_res_connect:
-                up = up + torch.eye(up.shape[0])
+                up = up + torch.eye(up.shape[0], dtype=up.dtype, device=up.device)
         return layers
 
 

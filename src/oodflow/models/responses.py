@@ -63,7 +63,10 @@ def residual_link(branch_convs: list[nn.Conv2d], shortcut: nn.Conv2d | None, cha
     """Linearised residual block ``skip + branch``. ``branch_convs`` are listed in forward order.
     The skip is the identity (``channels`` wide) or the 1x1 ``shortcut`` convolution."""
     branch = chain(*(conv_matrix(c) for c in reversed(branch_convs)))
-    skip = torch.eye(channels, dtype=branch.dtype) if shortcut is None else conv_matrix(shortcut)
+    if shortcut is None:
+        skip = torch.eye(channels, dtype=branch.dtype, device=branch.device)
+    else:
+        skip = conv_matrix(shortcut)
     if skip.shape != branch.shape:
         raise ValueError(f"skip {tuple(skip.shape)} and branch {tuple(branch.shape)} of a block differ")
     return skip + branch
