@@ -94,6 +94,8 @@ def test_every_model_has_consistent_response_layers(name):
         h.remove()
     for layer in layers:
         assert seen[layer.name][1] == layer.channels, layer.name
+    # links are built where the weights live (a CPU-made identity broke them on CUDA once)
+    assert all(layer.link.device.type == "meta" for layer in model.to("meta").response_layers())
 
 
 def test_score_is_per_sample_and_checks_its_parameters():
