@@ -29,6 +29,8 @@ OOD_SETS = list(config["benchmark"]["ood_sets"])
 ID_SPLITS = ["train", "val", "test"]
 # Sets that are scored: the ID test split (key "id") and every OOD set (key = its name).
 EVAL_SETS = {"id": "test", **{name: f"ood/{name}" for name in OOD_SETS}}
+# Sets whose logits and features are cached: the ID train split (fitting) and the evaluated sets.
+CACHED_SETS = ["train", *EVAL_SETS.values()]
 
 
 wildcard_constraints:
@@ -115,7 +117,9 @@ def train_inputs(wildcards):
     if config["runs"][wildcards.run]["method"] in AUX_METHODS:
         inputs["aux"] = f"{OUT}/data/aux.npz"
     if config["runs"][wildcards.run]["init_from"] is not None:
-        inputs["init"] = f"{OUT}/runs/{config['runs'][wildcards.run]['init_from']}/model.pt"
+        inputs["init"] = (
+            f"{OUT}/runs/{config['runs'][wildcards.run]['init_from']}/model.pt"
+        )
     return inputs
 
 
@@ -125,7 +129,9 @@ def resume_checkpoint(wildcards):
 
 
 def score_params(wildcards):
-    return canonical({"name": wildcards.score, "args": config["scores"][wildcards.score]})
+    return canonical(
+        {"name": wildcards.score, "args": config["scores"][wildcards.score]}
+    )
 
 
 def score_gpus(wildcards):

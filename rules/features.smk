@@ -1,16 +1,18 @@
 # Extract once, score many: one forward pass per (run, dataset) caches logits, features and labels.
+# One job per run covers all its sets: it loads torch and the model once (the import alone costs
+# seconds per job on a CPU).
 
 
 rule extract_features:
     input:
         model=f"{OUT}/runs/{{run}}/model.pt",
-        data=f"{OUT}/data/{{dataset}}.npz",
+        data=expand(f"{OUT}/data/{{dataset}}.npz", dataset=CACHED_SETS),
     output:
-        f"{OUT}/features/{{run}}/{{dataset}}.npz",
+        expand(f"{OUT}/features/{{{{run}}}}/{{dataset}}.npz", dataset=CACHED_SETS),
     log:
-        f"{LOGS}/features/{{run}}/{{dataset}}.log",
+        f"{LOGS}/features/{{run}}.log",
     benchmark:
-        f"{LOGS}/benchmarks/features/{{run}}/{{dataset}}.tsv"
+        f"{LOGS}/benchmarks/features/{{run}}.tsv"
     conda:
         "../envs/oodflow.yaml"
     threads: 1

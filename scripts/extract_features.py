@@ -1,4 +1,4 @@
-"""Cache logits and features of one (run, dataset)."""
+"""Cache logits and features of every set of one run (one model load)."""
 
 import sys
 
@@ -8,4 +8,4 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (this checkou
 from oodflow import steps  # noqa: E402
 
 sm = snakemake  # noqa: F821
-steps.extract(sm.config, sm.input.model, sm.input.data, sm.output[0], threads=sm.threads)
+steps.extract(sm.config, sm.input.model, list(sm.input.data), list(sm.output), threads=sm.threads)

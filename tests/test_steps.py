@@ -40,14 +40,11 @@ def test_paper_backbone_runs_through_every_step(rgb_config, tmp_path):
         0
     ] == "epoch,lr,train_loss,train_acc,val_loss,val_acc"
 
-    caches = {}
-    for name, src in [
-        ("train", d / "train.npz"),
-        ("id", d / "test.npz"),
-        ("uniform", d / "ood" / "uniform.npz"),
-    ]:
-        caches[name] = str(tmp_path / f"cache_{name}.npz")
-        steps.extract(rgb_config, str(model_pt), str(src), caches[name])
+    sources = {"train": d / "train.npz", "id": d / "test.npz", "uniform": d / "ood" / "uniform.npz"}
+    caches = {name: str(tmp_path / f"cache_{name}.npz") for name in sources}
+    steps.extract(rgb_config, str(model_pt), [str(p) for p in sources.values()], list(caches.values()))
+    with pytest.raises(ValueError, match="2 data files but 1 outputs"):
+        steps.extract(rgb_config, str(model_pt), [str(sources["id"])] * 2, [caches["id"]])
     cache = load_npz(caches["id"])
     assert cache["features"].shape[1] == cache["head_weight"].shape[1] == 32  # 128 channels x width 0.25
     np.testing.assert_allclose(

@@ -208,24 +208,37 @@ def train(
 
 # ------------------------------------------------------------------------------------ features
 def extract(
-    config: Mapping[str, Any], model_pt: str, data_npz: str, out: str, threads: int = 1, batch_size: int = 512
+    config: Mapping[str, Any],
+    model_pt: str,
+    data_npz: Sequence[str],
+    outs: Sequence[str],
+    threads: int = 1,
+    batch_size: int = 512,
 ) -> None:
-    """One forward pass over a stored set: cache logits, penultimate features and labels."""
+    """One forward pass per stored set (``data_npz[i]`` -> ``outs[i]``), the model loaded once:
+    cache logits, penultimate features and labels, plus the head (so post-hoc scores never need
+    torch)."""
     from oodflow import features
     from oodflow.data.benchmarks import load_inputs
     from oodflow.seeding import configure_determinism, resolve_device
     from oodflow.training import load_model
 
+    if len(data_npz) != len(outs):
+        raise ValueError(f"extract: {len(data_npz)} data files but {len(outs)} outputs")
     configure_determinism(threads)
     device = resolve_device(config["device"])
     model, _ = load_model(model_pt, device)
-    x, y = load_inputs(data_npz, _benchmark(config), config["benchmark"]["image_format"])
-    logits, feats = features.extract(model, x, batch_size=batch_size, device=device)
-    # The head travels with the cache, so post-hoc scores (ReAct, ViM) never need torch.
     head_w = model.head.weight.detach().cpu().numpy()
     head_b = model.head.bias.detach().cpu().numpy()
-    save_npz(out, logits=logits, features=feats, labels=y, head_weight=head_w, head_bias=head_b)
-    _log(f"extracted {len(y)} samples: logits {logits.shape}, features {feats.shape}")
+    for data, out in zip(data_npz, outs, strict=True):
+        start = time.perf_counter()
+        x, y = load_inputs(data, _benchmark(config), config["benchmark"]["image_format"])
+        logits, feats = features.extract(model, x, batch_size=batch_size, device=device)
+        save_npz(out, logits=logits, features=feats, labels=y, head_weight=head_w, head_bias=head_b)
+        _log(
+            f"{data}: {len(y)} samples, logits {logits.shape}, features {feats.shape} "
+            f"in {time.perf_counter() - start:.2f} s"
+        )
 
 
 # ------------------------------------------------------------------------------------- scoring
