@@ -24,6 +24,8 @@ BENCHMARK = BENCHMARKS.get(BENCH)
 OUT = f"results/{BENCH}"
 LOGS = f"logs/{BENCH}"
 RUNS = list(config["runs"])
+# Runs whose parameters an Optuna search picks first (rule hpo).
+HPO_RUNS = [run for run, spec in config["runs"].items() if spec.get("hpo") is not None]
 SCORES = list(config["scores"])
 OOD_SETS = list(config["benchmark"]["ood_sets"])
 ID_SPLITS = ["train", "val", "test"]
@@ -43,8 +45,10 @@ wildcard_constraints:
 
 
 # Catalog benchmarks build their auxiliary outlier pool only when a method asks for it (outlier
-# exposure); the embedded pool is cheap and always built.
-USES_AUX = any(spec["method"] in AUX_METHODS for spec in config["runs"].values())
+# exposure) or a search validates on it (hpo); the embedded pool is cheap and always built.
+USES_AUX = bool(HPO_RUNS) or any(
+    spec["method"] in AUX_METHODS for spec in config["runs"].values()
+)
 AUX_SETS = ["aux"] if BENCHMARK.source is None or USES_AUX else []
 
 
@@ -84,6 +88,8 @@ def final_outputs():
         f"{OUT}/tables/fpr95_auroc.tex",
         *expand(f"{OUT}/figures/{{run}}/hist_{{score}}.png", run=RUNS, score=SCORES),
         *expand(f"{OUT}/figures/{{run}}/roc_{{score}}.png", run=RUNS, score=SCORES),
+        *expand(f"{OUT}/figures/hpo/{{run}}_history.png", run=HPO_RUNS),
+        *expand(f"{OUT}/figures/hpo/{{run}}_importance.png", run=HPO_RUNS),
     ]
 
 
@@ -112,15 +118,43 @@ def run_params(wildcards):
 
 
 def train_inputs(wildcards):
-    """ID train/val splits, the auxiliary pool (outlier methods) and the run to fine-tune (init_from)."""
+    """ID train/val splits, the auxiliary pool (outlier methods), the run to fine-tune (init_from)
+    and, for runs with a search (hpo), its best parameters and held-out aux images."""
+    spec = config["runs"][wildcards.run]
     inputs = {"train": f"{OUT}/data/train.npz", "val": f"{OUT}/data/val.npz"}
-    if config["runs"][wildcards.run]["method"] in AUX_METHODS:
+    if spec["method"] in AUX_METHODS:
         inputs["aux"] = f"{OUT}/data/aux.npz"
-    if config["runs"][wildcards.run]["init_from"] is not None:
-        inputs["init"] = (
-            f"{OUT}/runs/{config['runs'][wildcards.run]['init_from']}/model.pt"
-        )
+    if spec["init_from"] is not None:
+        inputs["init"] = f"{OUT}/runs/{spec['init_from']}/model.pt"
+    if spec.get("hpo") is not None:
+        inputs["best"] = f"{OUT}/hpo/{wildcards.run}/best.json"
+        inputs["holdout"] = f"{OUT}/hpo/{wildcards.run}/holdout.npz"
     return inputs
+
+
+def hpo_inputs(wildcards):
+    """What a search trains on: as the final run, but always with the aux pool (validation)."""
+    spec = config["runs"][wildcards.run]
+    inputs = {
+        "train": f"{OUT}/data/train.npz",
+        "val": f"{OUT}/data/val.npz",
+        "aux": f"{OUT}/data/aux.npz",
+    }
+    if spec["init_from"] is not None:
+        inputs["init"] = f"{OUT}/runs/{spec['init_from']}/model.pt"
+    return inputs
+
+
+def hpo_study_db(wildcards):
+    """The default SQLite storage of a search. Not a declared output: Snakemake deletes the outputs
+    of a failed job, and the study is exactly what a killed or failed search must keep.
+    """
+    return f"{OUT}/hpo/{wildcards.run}/study.db"
+
+
+def hpo_checkpoint(wildcards):
+    """Per-epoch checkpoint of the trial in progress (kept on failure, like resume_checkpoint)."""
+    return f"{OUT}/hpo/{wildcards.run}/trial-checkpoint.pt"
 
 
 def resume_checkpoint(wildcards):

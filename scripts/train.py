@@ -19,4 +19,6 @@ steps.train(
     threads=sm.threads,
     aux_npz=sm.input.get("aux"),
     init_pt=sm.input.get("init"),
+    best_json=sm.input.get("best"),
+    holdout_npz=sm.input.get("holdout"),
 )

@@ -93,6 +93,9 @@ def validate(config: Mapping[str, Any], schema: dict | None = None) -> dict:
                 f"valid names: {', '.join(registry.names())}"
             )
     _check_init_from(cfg["runs"])
+    for run, spec in cfg["runs"].items():
+        if spec.get("hpo") is not None:
+            _check_hpo(run, spec, cfg["benchmark"]["aux_size"])
     bench = BENCHMARKS.get(cfg["benchmark"]["name"])
     for i, name in enumerate(cfg["benchmark"]["ood_sets"]):
         if name not in bench.ood_sets:
@@ -134,6 +137,54 @@ def _check_init_from(runs: Mapping[str, Any]) -> None:
                 )
             seen.append(parent)
             current = runs[parent]
+
+
+def _check_hpo(run: str, spec: Mapping[str, Any], aux_size: int | None) -> None:
+    """A run's ``hpo`` block: tunable names, ranges, the objective's score and the holdout size."""
+    from oodflow.hpo import RUN_PARAMS
+    from oodflow.methods import METHOD_ARGS
+    from oodflow.scores import NETWORK_SCORES, SCORES
+
+    where, hpo = f"runs.{run}.hpo", spec["hpo"]
+    method_args = METHOD_ARGS.get(spec["method"], ())
+    for name, p in hpo["params"].items():
+        at = f"{where}.params.{name}"
+        if name not in RUN_PARAMS and name not in method_args:
+            valid = ", ".join([*RUN_PARAMS, *method_args])
+            raise ConfigError(
+                f"config error at {at}: unknown parameter '{name}'; tunable for method "
+                f"'{spec['method']}': {valid}"
+            )
+        if not p["low"] < p["high"]:
+            raise ConfigError(f"config error at {at}: low ({p['low']}) must be below high ({p['high']})")
+        if p["log"] and p["low"] <= 0:
+            raise ConfigError(f"config error at {at}: a log-scale range needs low > 0, got {p['low']}")
+        if p["int"] and not all(float(p[k]).is_integer() for k in ("low", "high")):
+            raise ConfigError(f"config error at {at}: an integer range needs integer low and high")
+        if name == "lr" and p["low"] <= 0:
+            raise ConfigError(f"config error at {at}: the learning rate needs low > 0, got {p['low']}")
+        if name == "weight_decay" and p["low"] < 0:
+            raise ConfigError(f"config error at {at}: weight decay needs low >= 0, got {p['low']}")
+    margins = hpo["params"].get("m_in"), hpo["params"].get("m_out")
+    if spec["method"] == "energy_ft" and None not in margins and margins[0]["low"] >= margins[1]["high"]:
+        raise ConfigError(
+            f"config error at {where}.params: every m_in in [{margins[0]['low']}, {margins[0]['high']}] "
+            f"is at least every m_out in [{margins[1]['low']}, {margins[1]['high']}]; energy fine-tuning "
+            "needs m_in < m_out"
+        )
+    score = hpo["score"]
+    if score in SCORES.unknown([score]) or score in NETWORK_SCORES:
+        valid = [n for n in SCORES.names() if n not in NETWORK_SCORES]
+        raise ConfigError(
+            f"config error at {where}.score: '{score}' is not a post-hoc score; "
+            f"valid names: {', '.join(valid)}"
+        )
+    _check_kwargs(SCORES.get(score), hpo["score_args"], f"{where}.score_args", f"score '{score}'")
+    if aux_size is not None and hpo["holdout"] >= aux_size:
+        raise ConfigError(
+            f"config error at {where}.holdout: {hpo['holdout']} held-out images leave none of the "
+            f"{aux_size}-image aux pool to train on"
+        )
 
 
 def check_parameters(cfg: Mapping[str, Any]) -> None:

@@ -128,18 +128,34 @@ def run_config(config: Mapping[str, Any], run: str) -> dict[str, Any]:
     """The part of the config that determines a run's result (stored in its checkpoints).
 
     OOD test sets and their sizes are not part of it: adding an OOD set retrains nothing. The
-    auxiliary pool is, for methods that train on it, and so is the run a fine-tuned run starts from.
+    auxiliary pool is, for methods that train on it and for runs with a hyper-parameter search
+    (``hpo``, validated on held-out aux images), and so is the run a fine-tuned run starts from.
+    The ``hpo`` block is part of it except ``storage``, which says where trials are kept, not what
+    they compute (and may name a database server).
     """
     from oodflow.methods import AUX_METHODS
 
+    spec = dict(config["runs"][run])
     bench = {**data_config(config, "id"), "image_format": config["benchmark"]["image_format"]}
-    if config["runs"][run]["method"] in AUX_METHODS:
+    if spec["method"] in AUX_METHODS or spec.get("hpo") is not None:
         bench["aux_size"] = config["benchmark"]["aux_size"]
-    out = {"seed": bench.pop("seed"), "benchmark": bench, "run": dict(config["runs"][run])}
+    if spec.get("hpo") is not None:
+        spec["hpo"] = {k: v for k, v in spec["hpo"].items() if k != "storage"}
+    out = {"seed": bench.pop("seed"), "benchmark": bench, "run": spec}
     parent = config["runs"][run]["init_from"]
     if parent is not None:  # a fine-tuned run changes whenever the run it starts from changes
         out["init"] = run_config(config, parent)
     return out
+
+
+def _load_split(path: str, bench, fmt: str):
+    import torch
+
+    from oodflow.data.benchmarks import load_inputs
+    from oodflow.training import Split
+
+    x, y = load_inputs(path, bench, fmt)
+    return Split(torch.from_numpy(x), torch.from_numpy(y))
 
 
 def train(
@@ -153,31 +169,31 @@ def train(
     threads: int = 1,
     aux_npz: str | None = None,
     init_pt: str | None = None,
+    best_json: str | None = None,
+    holdout_npz: str | None = None,
 ) -> None:
     """Train one run; resumes from ``checkpoint_path`` if a previous attempt was killed.
 
     ``aux_npz`` is the auxiliary outlier pool, for methods that train on outliers; ``init_pt`` the
-    final checkpoint of the run this one fine-tunes (``init_from``).
+    final checkpoint of the run this one fine-tunes (``init_from``). A run with an ``hpo`` block
+    needs its search's ``best_json`` (whose parameters are merged into the run before training, so
+    the checkpoint's config records them) and ``holdout_npz`` (aux images it must not train on).
     """
-    import torch
-
     from oodflow import checkpoint, training
     from oodflow.config import check_parameters
-    from oodflow.data.benchmarks import load_inputs
     from oodflow.seeding import configure_determinism, resolve_device
 
+    config = _with_best_params(config, run, best_json)
     check_parameters({"runs": {run: config["runs"][run]}})  # model/method kwargs, before any work
     configure_determinism(threads)
     device = resolve_device(config["device"])
     bench, fmt = _benchmark(config), config["benchmark"]["image_format"]
-    splits = []
-    for path in (train_npz, val_npz):
-        x, y = load_inputs(path, bench, fmt)
-        splits.append(training.Split(torch.from_numpy(x), torch.from_numpy(y)))
+    splits = [_load_split(path, bench, fmt) for path in (train_npz, val_npz)]
     aux = None
     if aux_npz is not None:
-        x, y = load_inputs(aux_npz, bench, fmt)
-        aux = training.Split(torch.from_numpy(x), torch.from_numpy(y))
+        aux = _load_split(aux_npz, bench, fmt)
+        if config["runs"][run].get("hpo") is not None:
+            aux = _subset(aux, _aux_training_indices(aux_npz, len(aux), holdout_npz))
     rc = run_config(config, run)
     start = time.perf_counter()
     model, rows = training.train(
@@ -204,6 +220,159 @@ def train(
     writer.writerows(rows)
     write_text(log_out, buf.getvalue())
     Path(checkpoint_path).unlink(missing_ok=True)  # finished: nothing left to resume
+
+
+def _with_best_params(config: Mapping[str, Any], run: str, best_json: str | None) -> Mapping[str, Any]:
+    """``config`` with the best parameters of run's search merged into it (runs without ``hpo``:
+    unchanged). ``best_json`` must come from the search of the current config (its study name)."""
+    from oodflow import hpo
+
+    spec = config["runs"][run]
+    if spec.get("hpo") is None:
+        return config
+    if best_json is None:
+        raise ValueError(f"run '{run}' has an hpo block: pass the best.json of its search (rule hpo)")
+    best = read_json(best_json)
+    expected = hpo.study_name(run, run_config(config, run))
+    if best.get("study") != expected:
+        raise ValueError(
+            f"{best_json}: written by study '{best.get('study')}', but run '{run}' is now searched by "
+            f"study '{expected}' (its config changed); rerun the hpo rule"
+        )
+    _log(f"{run}: best parameters of {expected} (trial {best['number']}): {best['params']}")
+    return {**config, "runs": {**config["runs"], run: hpo.merge_params(spec, best["params"])}}
+
+
+def _subset(split, indices: np.ndarray):
+    import torch
+
+    from oodflow.training import Split
+
+    idx = torch.from_numpy(indices)
+    return Split(split.x[idx], split.y[idx])
+
+
+def _aux_training_indices(aux_npz: str, n_aux: int, holdout_npz: str | None) -> np.ndarray:
+    """Indices of the ``n_aux`` images of ``aux_npz`` outside the search's held-out ones."""
+    from oodflow import hpo
+
+    if holdout_npz is None:
+        raise ValueError(f"{aux_npz}: a run with an hpo block needs the holdout.npz of its search")
+    held = load_npz(holdout_npz, required={"indices": 1, "n_aux": 1})
+    if held["n_aux"].tolist() != [n_aux]:
+        raise ValueError(
+            f"{holdout_npz}: drawn from a pool of {held['n_aux']} images, but {aux_npz} has {n_aux}"
+        )
+    return hpo.training_indices(n_aux, held["indices"])
+
+
+# --------------------------------------------------------------------------- hyper-parameters
+def hpo(
+    config: Mapping[str, Any],
+    run: str,
+    train_npz: str,
+    val_npz: str,
+    aux_npz: str,
+    out: Mapping[str, str],
+    study_db: str,
+    checkpoint_path: str,
+    threads: int = 1,
+    init_pt: str | None = None,
+) -> None:
+    """Optuna search of ``run``'s ``hpo.params`` (see :mod:`oodflow.hpo`); resumes a stored study.
+
+    A trial with parameters :math:`\\theta` trains the run with :math:`\\theta` merged in (from
+    ``init_pt`` like the final run, for ``hpo.epochs`` epochs, on the aux pool minus the held-out
+    images :math:`H`) and returns :math:`\\mathrm{FPR@95}(s(\\text{ID val}), s(H))` of the post-hoc
+    score :math:`s` = ``hpo.score`` (minimised); validation accuracy and AUROC are kept as trial
+    attributes. The OOD test sets are never read. Parameters the method rejects (``m_in >= m_out``)
+    and trainings that diverge (non-finite scores) prune their trial.
+
+    ``out`` maps ``best`` (JSON), ``trials`` (CSV), ``holdout`` (npz: sorted ``indices`` into
+    ``aux_npz`` and ``n_aux``, its size as a 1-element array), ``history`` and ``importance``
+    (PNG) to paths. ``study_db`` is the SQLite file used unless ``hpo.storage`` names another
+    storage; ``checkpoint_path`` lets a killed trial's training resume (the resumed study proposes
+    the same parameters again).
+    """
+    import torch
+
+    from oodflow import checkpoint, features, metrics, training
+    from oodflow import hpo as search
+    from oodflow.config import check_parameters
+    from oodflow.methods import build_method
+    from oodflow.report import hpo_figures
+    from oodflow.scores import Cache, Head, build_score
+    from oodflow.seeding import configure_determinism, derive_seed, resolve_device
+
+    spec, seed = config["runs"][run], config["seed"]
+    h = spec.get("hpo")
+    if h is None:
+        raise ValueError(f"run '{run}' has no hpo block to search")
+    check_parameters({"runs": {run: spec}})
+    configure_determinism(threads)
+    device = resolve_device(config["device"])
+    bench, fmt = _benchmark(config), config["benchmark"]["image_format"]
+    train_split, val_split = (_load_split(path, bench, fmt) for path in (train_npz, val_npz))
+    aux = _load_split(aux_npz, bench, fmt)
+    held = search.holdout_indices(len(aux), h["holdout"], seed)
+    save_npz(out["holdout"], indices=held, n_aux=np.array([len(aux)], dtype=np.int64))
+    aux_train = _subset(aux, search.training_indices(len(aux), held))
+    aux_val = aux.x[torch.from_numpy(held)].numpy()
+    init_state = checkpoint.load(init_pt)["model"] if init_pt else None
+    name = search.study_name(run, run_config(config, run))
+    objective_text = (
+        f"minimise FPR@95 of score '{h['score']}': ID validation split vs {len(held)} held-out aux images"
+    )
+
+    def objective(params: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+        trial = search.merge_params(spec, params)
+        trial["epochs"] = h["epochs"] or spec["epochs"]
+        try:
+            build_method(trial["method"], **trial["method_args"])
+        except ValueError as err:
+            raise search.Infeasible(str(err)) from None
+        cfg = run_config({**config, "runs": {**config["runs"], run: trial}}, run)
+        model, rows = training.train(
+            cfg,
+            train_split,
+            val_split,
+            num_classes=bench.num_classes,
+            device=device,
+            checkpoint_path=checkpoint_path,
+            log=_log,
+            aux_split=aux_train,
+            init_state=init_state,
+        )
+        Path(checkpoint_path).unlink(missing_ok=True)  # the trial's training is done
+
+        def cache_of(x: np.ndarray, labels: np.ndarray | None = None) -> Cache:
+            logits, feats = features.extract(model, x, device=device)
+            if not (np.isfinite(logits).all() and np.isfinite(feats).all()):
+                raise search.Infeasible("the network's outputs are not finite (training diverged)")
+            return Cache(logits, feats, np.zeros(len(x), np.int64) if labels is None else labels)
+
+        scorer = build_score(h["score"], **h["score_args"])
+        if scorer.requires_fit:
+            head = Head(model.head.weight.detach().cpu().numpy(), model.head.bias.detach().cpu().numpy())
+            scorer.fit(cache_of(train_split.x.numpy(), train_split.y.numpy()), head)
+        s_val = np.asarray(scorer.score(cache_of(val_split.x.numpy())), dtype=np.float64)
+        s_aux = np.asarray(scorer.score(cache_of(aux_val)), dtype=np.float64)
+        if not (np.isfinite(s_val).all() and np.isfinite(s_aux).all()):
+            raise search.Infeasible(f"score '{h['score']}' is not finite (training diverged)")
+        attrs = {"val_acc": float(rows[-1]["val_acc"]), "auroc": metrics.auroc(s_val, s_aux)}
+        return metrics.fpr_at_95_tpr(s_val, s_aux), attrs
+
+    start = time.perf_counter()
+    url = search.storage_url(h["storage"], study_db)
+    study = search.optimise(url, name, h["params"], h["n_trials"], (seed, "hpo", run), objective, log=_log)
+    trials = search.considered_trials(study, h["n_trials"])
+    write_json(out["best"], search.best_summary(name, trials, objective_text))
+    write_text(out["trials"], search.trials_csv(trials))
+    importances = search.param_importances(trials, derive_seed(seed, "hpo-importance", run))
+    dpi = config["plots"]["dpi"]
+    hpo_figures.history(trials, title=f"{run}: {name}", out=out["history"], dpi=dpi)
+    hpo_figures.importance(importances, title=f"{run}: {name}", out=out["importance"], dpi=dpi)
+    _log(f"hpo {run}: {h['n_trials']} complete trials in {time.perf_counter() - start:.1f} s")
 
 
 # ------------------------------------------------------------------------------------ features

@@ -15,6 +15,14 @@ METHODS = Registry(
 #: so the workflow can tell without importing torch. A test checks it against the classes.
 AUX_METHODS = frozenset({"oe", "energy_ft"})
 
+#: Each method's keyword arguments, so the config can check hyper-parameter search names (``hpo``)
+#: without importing torch. A test checks them against the classes' signatures.
+METHOD_ARGS = {
+    "ce": ("label_smoothing",),
+    "oe": ("lam", "aux_batch_size"),
+    "energy_ft": ("lam", "m_in", "m_out", "aux_batch_size"),
+}
+
 
 def build_method(name: str, **kwargs):
     """Instantiate the training method ``name`` with its keyword arguments."""

@@ -1,0 +1,32 @@
+# Hyper-parameter search (Optuna) of the runs with an hpo block; their train job uses best.json.
+# The study itself (study.db, or hpo.storage) is not an output: it survives failures and kills, and
+# a rerun (e.g. after raising hpo.n_trials) resumes it.
+
+
+rule hpo:
+    input:
+        unpack(hpo_inputs),
+    output:
+        best=f"{OUT}/hpo/{{run}}/best.json",
+        trials=f"{OUT}/hpo/{{run}}/trials.csv",
+        holdout=f"{OUT}/hpo/{{run}}/holdout.npz",
+        history=f"{OUT}/figures/hpo/{{run}}_history.png",
+        importance=f"{OUT}/figures/hpo/{{run}}_importance.png",
+    log:
+        f"{LOGS}/hpo/{{run}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/hpo/{{run}}.tsv"
+    wildcard_constraints:
+        run="|".join(HPO_RUNS) or "(?!)",
+    conda:
+        "../envs/oodflow.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        run=run_params,
+        plots=canonical(config["plots"]),
+        study_db=hpo_study_db,
+        checkpoint=hpo_checkpoint,
+    script:
+        "../scripts/hpo.py"
