@@ -33,6 +33,7 @@ from oodflow.training import Split, train  # noqa: E402
 
 #: (case, model, classes, image side, paper train size, paper epochs)
 CASES = [
+    ("embedded_mnist5k_small_cnn", "small_cnn", 10, 28, 3_500, 12),
     ("aoe_cifar10_wrn40_2", "wrn40_2", 10, 32, 50_000, 100),
     ("adapt_cifar100_resnet34", "resnet34", 100, 32, 50_000, 500),
     ("food101_mobilenet_v3_large_64px", "mobilenet_v3_large", 101, 64, 75_750, 100),
@@ -146,7 +147,7 @@ def main() -> None:
     device = resolve_device(args.device)
     cases, n, batch = CASES, args.images, args.batch
     if args.tiny:
-        cases = [(c[0], c[1], c[2], min(c[3], 32), c[4], c[5]) for c in CASES[:1]]
+        cases = [(c[0], c[1], c[2], min(c[3], 32), c[4], c[5]) for c in CASES[:2]]
         n, batch = 64, 32
     results = {
         "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",

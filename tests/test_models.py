@@ -118,3 +118,11 @@ def test_import_does_not_import_torch() -> None:
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     code = "import sys, oodflow.models; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], env=env, check=True)
+
+
+@pytest.mark.parametrize("size", [(7, 7), (8, 8), (5, 9), (4, 4)])
+def test_grid_pool_equals_adaptive_average_pooling(size):
+    from oodflow.models.small_cnn import GridPool
+
+    x = torch.randn(2, 3, *size)
+    torch.testing.assert_close(GridPool(4)(x), torch.nn.AdaptiveAvgPool2d(4)(x))

@@ -11,6 +11,31 @@ from oodflow.models.responses import ResponseLayer, conv_matrix
 __all__ = ["SmallCNN", "small_cnn"]
 
 
+def pool_matrix(size: int, out: int) -> torch.Tensor:
+    """``(out, size)`` averaging matrix of adaptive average pooling along one axis: row ``i``
+    averages positions ``floor(i*size/out) .. ceil((i+1)*size/out) - 1``."""
+    m = torch.zeros(out, size)
+    for i in range(out):
+        start, end = (i * size) // out, -(-(i + 1) * size // out)
+        m[i, start:end] = 1.0 / (end - start)
+    return m
+
+
+class GridPool(nn.Module):
+    """Adaptive average pooling to ``grid x grid`` as two matrix products. Same values as
+    :class:`torch.nn.AdaptiveAvgPool2d`, but with a deterministic backward on CUDA, where
+    ``adaptive_avg_pool2d``'s refuses to run under ``torch.use_deterministic_algorithms``."""
+
+    def __init__(self, grid: int) -> None:
+        super().__init__()
+        self.grid = grid
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = pool_matrix(x.shape[-2], self.grid).to(x)
+        cols = pool_matrix(x.shape[-1], self.grid).to(x)
+        return torch.einsum("nchw,ih,jw->ncij", x, rows, cols)
+
+
 class SmallCNN(OODNet):
     """conv-ReLU-pool x2, adaptive 4x4 average pool, one hidden ReLU layer (the features), head."""
 
@@ -34,7 +59,7 @@ class SmallCNN(OODNet):
             nn.Conv2d(c1, c2, 3, padding=1),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(2),
-            nn.AdaptiveAvgPool2d(grid),
+            GridPool(grid),
             nn.Flatten(),
             nn.Linear(c2 * grid * grid, hidden),
             nn.ReLU(inplace=True),
