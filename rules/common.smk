@@ -10,7 +10,13 @@ from oodflow.data import BENCHMARKS
 from oodflow.data.catalog import DATASETS
 from oodflow.methods import AUX_METHODS
 from oodflow.scores import NETWORK_SCORES
-from oodflow.steps import data_config, run_config
+from oodflow.steps import (
+    catalog_datasets,
+    data_config,
+    parser_args,
+    run_config,
+    uses_aux,
+)
 
 try:
     _validated = oodflow_config.validate(config)
@@ -44,20 +50,30 @@ wildcard_constraints:
 
 # Catalog benchmarks build their auxiliary outlier pool only when a method asks for it (outlier
 # exposure); the embedded pool is cheap and always built.
-USES_AUX = any(spec["method"] in AUX_METHODS for spec in config["runs"].values())
+USES_AUX = uses_aux(config)
 AUX_SETS = ["aux"] if BENCHMARK.source is None or USES_AUX else []
+# The catalog datasets this config needs (the `datasets` target; `python -m oodflow.datasets`).
+CATALOG_DATASETS = catalog_datasets(config)
 
 
-def source_inputs(source):
-    """The prepared (and, for list-form data, raw) folders of a catalog source; none if embedded.
+def dataset_folders(ds):
+    """What the stored sets read of a catalog dataset: its prepared folder and, for list-form data
+    (paths of images), its raw folder. Array-form data needs no raw folder, so it need not be
+    pulled from DVC.
 
     ancient(): datasets restored by `dvc pull` get fresh mtimes, which must not rebuild the stored
     sets (and so retrain); a changed dataset is a changed content hash in DVC, not an mtime.
     """
-    if source is None:
-        return {}
-    root = f"resources/datasets/{source.dataset}"
-    return {"prepared": ancient(f"{root}/prepared"), "raw": ancient(f"{root}/raw")}
+    root = f"resources/datasets/{ds}"
+    folders = {"prepared": ancient(f"{root}/prepared")}
+    if DATASETS.get(ds).form == "list":
+        folders["raw"] = ancient(f"{root}/raw")
+    return folders
+
+
+def source_inputs(source):
+    """The folders of a catalog source (see dataset_folders); none if embedded."""
+    return {} if source is None else dataset_folders(source.dataset)
 
 
 def id_source(wildcards):
@@ -99,7 +115,7 @@ def id_data_params(wildcards):
 
 
 def ood_data_params(wildcards):
-    return canonical(data_config(config, "ood"))
+    return canonical(data_config(config, "ood", wildcards.ood))
 
 
 def aux_data_params(wildcards):
@@ -149,6 +165,11 @@ def score_inputs(wildcards):
         else:
             inputs[f"cache_{key}"] = f"{OUT}/features/{wildcards.run}/{dataset}.npz"
     return inputs
+
+
+def dataset_params(wildcards):
+    """The parser options of a catalog dataset (changing them re-prepares it)."""
+    return canonical(parser_args(config, wildcards.ds))
 
 
 def dataset_downloads(wildcards):

@@ -119,9 +119,41 @@ DATA_KEYS = {
 }
 
 
-def data_config(config: Mapping[str, Any], kind: str) -> dict[str, Any]:
-    """The part of the config that determines the ``kind`` ("id", "ood", "aux") data files."""
-    return {"seed": config["seed"], **{k: config["benchmark"][k] for k in DATA_KEYS[kind]}}
+def data_config(config: Mapping[str, Any], kind: str, ood_set: str | None = None) -> dict[str, Any]:
+    """The part of the config that determines the ``kind`` ("id", "ood", "aux") data files.
+
+    With ``ood_set`` (kind "ood"), also the parser options of that set's catalog dataset; for "id"
+    and "aux", those of the ID dataset and the auxiliary pool. They are added only when set, so a
+    config without dataset options keeps its params (and reruns nothing).
+    """
+    out = {"seed": config["seed"], **{k: config["benchmark"][k] for k in DATA_KEYS[kind]}}
+    bench = _benchmark(config)
+    source = {
+        "id": bench.source,
+        "ood": bench.ood_sources[ood_set].dataset if ood_set in bench.ood_sources else None,
+        "aux": bench.aux_source.dataset if bench.aux_source else None,
+    }[kind]
+    if source is not None and parser_args(config, source):
+        out["parser_args"] = {source: parser_args(config, source)}
+    return out
+
+
+def uses_aux(config: Mapping[str, Any]) -> bool:
+    """Whether a run trains on the auxiliary outlier pool (outlier exposure and the like)."""
+    from oodflow.methods import AUX_METHODS
+
+    return any(spec["method"] in AUX_METHODS for spec in config["runs"].values())
+
+
+def catalog_datasets(config: Mapping[str, Any]) -> list[str]:
+    """The catalog datasets a (validated) config needs: its ID data, OOD sets and, when a run
+    trains on outliers, the auxiliary pool; none for the embedded benchmark."""
+    return _benchmark(config).datasets(config["benchmark"]["ood_sets"], aux=uses_aux(config))
+
+
+def parser_args(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
+    """The configured keyword arguments of a catalog dataset's parser (``datasets.<name>.parser_args``)."""
+    return dict(config.get("datasets", {}).get(dataset, {}).get("parser_args", {}))
 
 
 def run_config(config: Mapping[str, Any], run: str) -> dict[str, Any]:
@@ -384,32 +416,53 @@ def download(dataset: str, filename: str, out: str) -> None:
         raise RuntimeError(f"fetch wrote {path}, expected {out}")
 
 
-def prepare(dataset: str, downloads: Sequence[str], unpacked_dir: str, raw_dir: str, out_dir: str) -> None:
-    """Unpack a dataset's archives safely, lay them out in ``raw_dir`` and parse the prepared form.
+def prepare(
+    dataset: str,
+    downloads: Sequence[str],
+    raw_dir: str,
+    out_dir: str,
+    parser_args: Mapping[str, Any] | None = None,
+) -> None:
+    """Unpack a dataset's archives safely into ``raw_dir`` and parse the prepared form.
 
-    Each archive is unpacked into ``unpacked_dir/<archive name>/``; ``raw_dir`` then holds a
-    symbolic link to every top-level entry of every archive and to every plain downloaded file,
-    which is the upstream layout the parsers expect (e.g. ``raw/cifar-10-batches-py/``).
+    ``raw_dir`` gets the upstream layout the parsers expect (e.g. ``raw/cifar-10-batches-py/``):
+    the top-level entries of every archive, as real files (so that DVC can version the folder;
+    DVC skips symbolic links to folders), and a relative symbolic link to every plain downloaded
+    file. Archives are unpacked into ``raw_dir/.unpacking/`` first, then moved into place.
+    ``parser_args`` are keyword arguments of the parser (config ``datasets.<name>.parser_args``),
+    checked against its signature before anything is unpacked.
     """
+    import os
+    import shutil
+
     from oodflow.archives import extract, is_archive
+    from oodflow.config import PARSER_SUPPLIED, _check_kwargs
     from oodflow.data.catalog import DATASETS, parser
 
     spec = DATASETS.get(dataset)
+    parse, kwargs = parser(spec), dict(parser_args or {})
+    where = f"datasets.{dataset}.parser_args"
+    _check_kwargs(parse, kwargs, where, f"the parser of '{dataset}'", PARSER_SUPPLIED)
     raw = Path(raw_dir)
     raw.mkdir(parents=True, exist_ok=True)
-    entries: list[Path] = []
-    for path in map(Path, downloads):
-        if spec.extract and is_archive(path):
-            unpacked = extract(path, Path(unpacked_dir) / path.name)
-            entries += sorted(unpacked.iterdir())
-        else:
-            entries.append(path)
-    for entry in entries:
-        if entry.name.startswith("."):
-            continue  # completion markers of the unpacker
-        link = raw / entry.name
-        if link.is_symlink() or link.exists():
-            raise FileExistsError(f"{dataset}: two resources both provide '{entry.name}'")
-        link.symlink_to(entry.resolve())
-    summary = parser(spec)(raw, Path(out_dir))
+    staging = raw / ".unpacking"
+
+    def place(name: str) -> Path:
+        target = raw / name
+        if target.is_symlink() or target.exists():
+            raise FileExistsError(f"{dataset}: two resources both provide '{name}'")
+        return target
+
+    try:
+        for path in map(Path, downloads):
+            if spec.extract and is_archive(path):
+                unpacked = extract(path, staging / path.name)
+                for entry in sorted(unpacked.iterdir()):
+                    if not entry.name.startswith("."):  # e.g. the unpacker's completion marker
+                        entry.rename(place(entry.name))
+            elif not path.name.startswith("."):
+                place(path.name).symlink_to(os.path.relpath(path.resolve(), raw.resolve()))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    summary = parse(raw, Path(out_dir), **kwargs)
     _log(f"prepared {dataset}: {summary.get('splits')}")
