@@ -14,6 +14,7 @@ from oodflow.steps import (
     catalog_datasets,
     data_config,
     parser_args,
+    prepared_with,
     run_config,
     uses_aux,
 )
@@ -62,12 +63,17 @@ def dataset_folders(ds):
     pulled from DVC.
 
     ancient(): datasets restored by `dvc pull` get fresh mtimes, which must not rebuild the stored
-    sets (and so retrain); a changed dataset is a changed content hash in DVC, not an mtime.
+    sets (and so retrain); a changed dataset is a changed content hash in DVC, not an mtime. Not
+    ancient when the folder on disk was prepared with other parser options than the config's: the
+    prepare job then reruns (params), and ancient() would keep Snakemake from rebuilding the sets
+    derived from it in the same run.
     """
     root = f"resources/datasets/{ds}"
-    folders = {"prepared": ancient(f"{root}/prepared")}
+    current = prepared_with(f"{root}/prepared") == parser_args(config, ds)
+    mark = ancient if current else str
+    folders = {"prepared": mark(f"{root}/prepared")}
     if DATASETS.get(ds).form == "list":
-        folders["raw"] = ancient(f"{root}/raw")
+        folders["raw"] = mark(f"{root}/raw")
     return folders
 
 
@@ -79,7 +85,7 @@ def source_inputs(source):
 def id_source(wildcards):
     if BENCHMARK.source is None:
         return {}
-    return {"prepared": ancient(f"resources/datasets/{BENCHMARK.source}/prepared")}
+    return {"prepared": dataset_folders(BENCHMARK.source)["prepared"]}
 
 
 def ood_source(wildcards):
@@ -133,9 +139,7 @@ def train_inputs(wildcards):
     if config["runs"][wildcards.run]["method"] in AUX_METHODS:
         inputs["aux"] = f"{OUT}/data/aux.npz"
     if config["runs"][wildcards.run]["init_from"] is not None:
-        inputs["init"] = (
-            f"{OUT}/runs/{config['runs'][wildcards.run]['init_from']}/model.pt"
-        )
+        inputs["init"] = f"{OUT}/runs/{config['runs'][wildcards.run]['init_from']}/model.pt"
     return inputs
 
 
@@ -145,9 +149,7 @@ def resume_checkpoint(wildcards):
 
 
 def score_params(wildcards):
-    return canonical(
-        {"name": wildcards.score, "args": config["scores"][wildcards.score]}
-    )
+    return canonical({"name": wildcards.score, "args": config["scores"][wildcards.score]})
 
 
 def score_gpus(wildcards):

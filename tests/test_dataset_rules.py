@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import http.server
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,7 @@ import fakes
 from fakes_large import write_mos_ood
 from oodflow.data.catalog import DATASETS, markdown_table, paper_config_table
 from oodflow.data.stored import load_set
+from oodflow.datasets import config_datasets
 from test_formats_download import PACKAGING, WRITERS, package
 from workflow_runner import snakemake
 
@@ -122,6 +124,10 @@ def test_paper_config_resolves_offline(config, tmp_path):
     proc = snakemake(tmp_path, "--configfile", str(config), "--dry-run", cores=1, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "rule train:" in proc.stdout and "rule download_dataset:" in proc.stdout
+    # the `datasets` target prepares what `python -m oodflow.datasets` lists (and tracks)
+    plan = snakemake(tmp_path, "datasets", "--configfile", str(config), "--dry-run", cores=1).stdout
+    prepared = re.findall(r"rule prepare_dataset:.*?wildcards: ds=(\w+)", plan, flags=re.S)
+    assert sorted(prepared) == sorted(config_datasets(config))
 
 
 # ------------------------------------------------------------------------------ DVC round trip
@@ -233,6 +239,18 @@ def test_dvc_tracked_datasets_pull_without_rebuilding(tmp_path):
     }
     assert "Nothing to be done" in plan(repo, "datasets", *STORED)
     assert [(repo / t).stat().st_mtime_ns for t in STORED] == stored_mtimes
+
+    # A changed parser option re-prepares its dataset and rebuilds the sets drawn from it, only those.
+    changed = {**DVC_CONFIG, "datasets": {"places365_val": {"parser_args": {"ood_size": 4}}}}
+    (repo / "config.yaml").write_text(yaml.safe_dump(changed))
+    jobs = [b for b in plan(repo, "datasets", *STORED).split("\n\n") if "\nrule " in f"\n{b}"]
+    assert sorted(b.split("rule ")[1].split(":")[0] for b in jobs) == [
+        "build_ood",
+        "datasets",
+        "prepare_dataset",
+    ]
+    assert any("ds=places365_val" in b for b in jobs) and any("ood=places365" in b for b in jobs)
+    (repo / "config.yaml").write_text(yaml.safe_dump(DVC_CONFIG))
 
     # A colleague: a fresh clone (no Snakemake metadata), `dvc pull`, nothing to prepare.
     clone = tmp_path / "clone"

@@ -44,6 +44,7 @@ def build_id(config: Mapping[str, Any], out: Mapping[str, str], prepared: str | 
             x, y = splits[split]
             embedded.write_set(path, x, y, name=split, sources=embedded.SOURCES["id"], seed=seed)
         return
+    check_prepared(config, bench.source, prepared)
     splits = derive.id_splits(
         bench, prepared, seed, b["train_per_class"], b["val_per_class"], b["test_per_class"]
     )
@@ -72,6 +73,7 @@ def build_ood(
         x, y = embedded.build_ood_set(name, seed, count)
         embedded.write_set(out, x, y, name=name, sources=embedded.SOURCES[name], seed=seed)
         return
+    check_prepared(config, bench.ood_sources[name].dataset, prepared)
     x, y, details = derive.ood_set(bench, name, prepared, raw, seed, count)
     stored.write_set(
         out, x, y, name=name, sources=[bench.ood_sources[name].dataset], seed=seed, details=details
@@ -89,6 +91,8 @@ def build_aux(
         x, y = embedded.build_aux_pool(seed, count)
         embedded.write_set(out, x, y, name="aux", sources=embedded.SOURCES["aux"], seed=seed)
         return
+    if bench.aux_source is not None:
+        check_prepared(config, bench.aux_source.dataset, prepared)
     x, y, details = derive.aux_pool(bench, prepared, raw, seed, count)
     stored.write_set(out, x, y, name="aux", sources=[bench.aux_source.dataset], seed=seed, details=details)
 
@@ -154,6 +158,32 @@ def catalog_datasets(config: Mapping[str, Any]) -> list[str]:
 def parser_args(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
     """The configured keyword arguments of a catalog dataset's parser (``datasets.<name>.parser_args``)."""
     return dict(config.get("datasets", {}).get(dataset, {}).get("parser_args", {}))
+
+
+#: Written by :func:`prepare` into the prepared folder: the parser options it was prepared with.
+PARSER_ARGS_RECORD = "parser_args.json"
+
+
+def prepared_with(prepared_dir: str | Path) -> dict[str, Any]:
+    """The parser options a prepared folder was made with (``{}`` when none are recorded)."""
+    path = Path(prepared_dir) / PARSER_ARGS_RECORD
+    return read_json(path) if path.is_file() else {}
+
+
+def check_prepared(config: Mapping[str, Any], dataset: str, prepared_dir: str | Path) -> None:
+    """Refuse a prepared folder made with other parser options than the config asks for.
+
+    Snakemake re-prepares a dataset whose options changed (they are the prepare rule's params),
+    but only if it has the metadata of the first preparation; a folder pulled from DVC into a
+    fresh clone has none, so this check turns a stale dataset into an error instead.
+    """
+    have, want = prepared_with(prepared_dir), parser_args(config, dataset)
+    if have != want:
+        raise ValueError(
+            f"{prepared_dir} was prepared with parser_args {have}, but the config asks for {want} "
+            f"(datasets.{dataset}.parser_args); re-prepare it: snakemake --cores 1 --force "
+            f"{Path(prepared_dir).as_posix()} --configfile <config>"
+        )
 
 
 def run_config(config: Mapping[str, Any], run: str) -> dict[str, Any]:
@@ -430,7 +460,8 @@ def prepare(
     DVC skips symbolic links to folders), and a relative symbolic link to every plain downloaded
     file. Archives are unpacked into ``raw_dir/.unpacking/`` first, then moved into place.
     ``parser_args`` are keyword arguments of the parser (config ``datasets.<name>.parser_args``),
-    checked against its signature before anything is unpacked.
+    checked against its signature before anything is unpacked and recorded in
+    ``out_dir/parser_args.json`` (see :func:`check_prepared`).
     """
     import os
     import shutil
@@ -465,4 +496,5 @@ def prepare(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     summary = parse(raw, Path(out_dir), **kwargs)
+    write_json(Path(out_dir) / PARSER_ARGS_RECORD, kwargs)
     _log(f"prepared {dataset}: {summary.get('splits')}")
