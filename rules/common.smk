@@ -139,7 +139,9 @@ def train_inputs(wildcards):
     if config["runs"][wildcards.run]["method"] in AUX_METHODS:
         inputs["aux"] = f"{OUT}/data/aux.npz"
     if config["runs"][wildcards.run]["init_from"] is not None:
-        inputs["init"] = f"{OUT}/runs/{config['runs'][wildcards.run]['init_from']}/model.pt"
+        inputs["init"] = (
+            f"{OUT}/runs/{config['runs'][wildcards.run]['init_from']}/model.pt"
+        )
     return inputs
 
 
@@ -149,7 +151,9 @@ def resume_checkpoint(wildcards):
 
 
 def score_params(wildcards):
-    return canonical({"name": wildcards.score, "args": config["scores"][wildcards.score]})
+    return canonical(
+        {"name": wildcards.score, "args": config["scores"][wildcards.score]}
+    )
 
 
 def score_gpus(wildcards):
