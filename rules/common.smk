@@ -10,7 +10,14 @@ from oodflow.data import BENCHMARKS
 from oodflow.data.catalog import DATASETS
 from oodflow.methods import AUX_METHODS
 from oodflow.scores import NETWORK_SCORES
-from oodflow.steps import data_config, run_config
+from oodflow.steps import (
+    catalog_datasets,
+    data_config,
+    parser_args,
+    prepared_with,
+    run_config,
+    uses_aux,
+)
 
 try:
     _validated = oodflow_config.validate(config)
@@ -46,28 +53,41 @@ wildcard_constraints:
 
 # Catalog benchmarks build their auxiliary outlier pool only when a method asks for it (outlier
 # exposure) or a search validates on it (hpo); the embedded pool is cheap and always built.
-USES_AUX = bool(HPO_RUNS) or any(
-    spec["method"] in AUX_METHODS for spec in config["runs"].values()
-)
+USES_AUX = uses_aux(config)
 AUX_SETS = ["aux"] if BENCHMARK.source is None or USES_AUX else []
+# The catalog datasets this config needs (the `datasets` target; `python -m oodflow.datasets`).
+CATALOG_DATASETS = catalog_datasets(config)
+
+
+def dataset_folders(ds):
+    """What the stored sets read of a catalog dataset: its prepared folder and, for list-form data
+    (paths of images), its raw folder. Array-form data needs no raw folder, so it need not be
+    pulled from DVC.
+
+    ancient(): datasets restored by `dvc pull` get fresh mtimes, which must not rebuild the stored
+    sets (and so retrain); a changed dataset is a changed content hash in DVC, not an mtime. Not
+    ancient when the folder on disk was prepared with other parser options than the config's: the
+    prepare job then reruns (params), and ancient() would keep Snakemake from rebuilding the sets
+    derived from it in the same run.
+    """
+    root = f"resources/datasets/{ds}"
+    current = prepared_with(f"{root}/prepared") == parser_args(config, ds)
+    mark = ancient if current else str
+    folders = {"prepared": mark(f"{root}/prepared")}
+    if DATASETS.get(ds).form == "list":
+        folders["raw"] = mark(f"{root}/raw")
+    return folders
 
 
 def source_inputs(source):
-    """The prepared (and, for list-form data, raw) folders of a catalog source; none if embedded.
-
-    ancient(): datasets restored by `dvc pull` get fresh mtimes, which must not rebuild the stored
-    sets (and so retrain); a changed dataset is a changed content hash in DVC, not an mtime.
-    """
-    if source is None:
-        return {}
-    root = f"resources/datasets/{source.dataset}"
-    return {"prepared": ancient(f"{root}/prepared"), "raw": ancient(f"{root}/raw")}
+    """The folders of a catalog source (see dataset_folders); none if embedded."""
+    return {} if source is None else dataset_folders(source.dataset)
 
 
 def id_source(wildcards):
     if BENCHMARK.source is None:
         return {}
-    return {"prepared": ancient(f"resources/datasets/{BENCHMARK.source}/prepared")}
+    return {"prepared": dataset_folders(BENCHMARK.source)["prepared"]}
 
 
 def ood_source(wildcards):
@@ -105,7 +125,7 @@ def id_data_params(wildcards):
 
 
 def ood_data_params(wildcards):
-    return canonical(data_config(config, "ood"))
+    return canonical(data_config(config, "ood", wildcards.ood))
 
 
 def aux_data_params(wildcards):
@@ -183,6 +203,11 @@ def score_inputs(wildcards):
         else:
             inputs[f"cache_{key}"] = f"{OUT}/features/{wildcards.run}/{dataset}.npz"
     return inputs
+
+
+def dataset_params(wildcards):
+    """The parser options of a catalog dataset (changing them re-prepares it)."""
+    return canonical(parser_args(config, wildcards.ds))
 
 
 def dataset_downloads(wildcards):

@@ -1,5 +1,6 @@
 # Paper-scale datasets: verified downloads (mirrors, retries, checksums), safe unpacking, parsing
 # into the prepared form. Only jobs that a config asks for run; the embedded default needs none.
+# DVC versions downloads/, prepared/ and (list form) raw/; Snakemake reads them as ancient().
 
 
 rule download_dataset:
@@ -18,7 +19,6 @@ rule prepare_dataset:
     input:
         dataset_downloads,
     output:
-        unpacked=directory("resources/datasets/{ds}/unpacked"),
         raw=directory("resources/datasets/{ds}/raw"),
         prepared=directory("resources/datasets/{ds}/prepared"),
     log:
@@ -26,5 +26,14 @@ rule prepare_dataset:
     conda:
         "../envs/oodflow.yaml"
     threads: 1
+    params:
+        parser_args=dataset_params,
     script:
         "../scripts/prepare_dataset.py"
+
+
+# Every catalog dataset the config needs, downloaded and prepared (then version them with
+# `python -m oodflow.datasets track <config>`): `snakemake --cores 4 datasets --configfile ...`.
+rule datasets:
+    input:
+        [folder for ds in CATALOG_DATASETS for folder in dataset_folders(ds).values()],

@@ -4,8 +4,8 @@ Per dataset: the fake writers of ``fakes``/``fakes_large`` lay out what upstream
 :data:`PACKAGING` packs that layout into the catalog's resource files as upstream ships them (tarballs
 and zips keeping their top-level folders, plain ``.mat``/``.gz``/``.npy``/``.npz`` files as they are);
 a local HTTP server on 127.0.0.1 serves them; :func:`oodflow.download.fetch` downloads each with a
-verified sha256; :func:`oodflow.steps.prepare` unpacks, links into ``raw/`` and runs the catalog
-parser; the prepared form is compared with what the fake writer says the parser must produce.
+verified sha256; :func:`oodflow.steps.prepare` unpacks into ``raw/`` (plain files linked) and runs
+the catalog parser; the prepared form is compared with what the fake writer says the parser must produce.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import functools
 import hashlib
 import io
 import json
+import os
 import shutil
 import tarfile
 import threading
@@ -32,7 +33,7 @@ import fakes_large
 from oodflow import steps
 from oodflow.archives import UnsafeArchiveError
 from oodflow.data.catalog import DATASETS
-from oodflow.data.sources import large, small
+from oodflow.data.sources import small
 from oodflow.download import DownloadError, PinnedChecksums, fetch
 
 _IDX = (
@@ -130,13 +131,14 @@ WRITERS: dict[str, Callable[[Path], dict]] = {
 PLACES_OOD_SIZE = 5
 
 
-def scale_down(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Shrink the sizes of derived subsets to what a tiny fake holds (the code path is unchanged)."""
+def scale_down(name: str, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """Shrink the sizes of derived subsets to what a tiny fake holds (the code path is unchanged);
+    returns the parser options (config ``datasets.<name>.parser_args``) that do it."""
     if name == "svhn":  # test_selected: the first 1000 test images per label (fake: 1 of some labels)
         monkeypatch.setattr(small, "SVHN_SELECTED_PER_CLASS", 1)
-    elif name == "places365_val":  # ood10k: through the parser's documented ood_size argument
-        patched = functools.partial(large.parse_places365_val, ood_size=PLACES_OOD_SIZE)
-        monkeypatch.setattr(large, "parse_places365_val", patched)
+    if name == "places365_val":  # ood10k: through the parser's documented ood_size argument
+        return {"ood_size": PLACES_OOD_SIZE}
+    return {}
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -259,18 +261,24 @@ def test_download_and_prepare_on_upstream_packaging(name, server, tmp_path, monk
         assert path == downloads_dir / res.filename and sha256(path) == sha256(served)
         downloads.append(str(path))
 
-    unpacked, raw, out = tmp_path / "unpacked", tmp_path / "raw", tmp_path / "prepared"
+    raw, out = tmp_path / "raw", tmp_path / "prepared"
     for entry in by_hand:
         # NUS-WIDE's images are not downloadable: as its spec notes say, the user links the image
         # folder into raw/ as Flickr/ before preparing; steps.prepare then links the rest beside it.
         assert entry in spec.notes, f"the spec notes of '{name}' do not tell to link {entry} by hand"
         raw.mkdir(exist_ok=True)
         (raw / entry).symlink_to(layout / entry, target_is_directory=True)
-    scale_down(name, monkeypatch)
-    steps.prepare(name, downloads, str(unpacked), str(raw), str(out))
+    parser_args = scale_down(name, monkeypatch)
+    steps.prepare(name, downloads, str(raw), str(out), parser_args)
 
     assert sorted(p.name for p in raw.iterdir()) == sorted([*provided, *by_hand])
-    assert all((raw / entry).is_symlink() for entry in provided)
+    for filename, entries in packaging.items():  # archives unpacked (real files), plain files linked
+        for entry in entries:
+            if filename == entry:
+                assert (raw / entry).is_symlink() and not Path(os.readlink(raw / entry)).is_absolute()
+                assert (raw / entry).resolve() == (downloads_dir / filename).resolve()
+            else:
+                assert not (raw / entry).is_symlink() and (raw / entry).exists()
     prepared = json.loads((out / "prepared.json").read_text())
     assert prepared["dataset"] == name and prepared["form"] == spec.form
     assert set(prepared["splits"]) == set(spec.splits)
@@ -325,10 +333,9 @@ def test_hostile_archive_is_refused_and_writes_nothing(server, tmp_path):
     work = tmp_path / "work"
     pins = PinnedChecksums(tmp_path / "pins.json")
     path = download("cifar10", served.name, served, server.url(served), work / "downloads", pins)
-    unpacked, raw, out = work / "unpacked", work / "raw", work / "prepared"
+    raw, out = work / "raw", work / "prepared"
     with pytest.raises(UnsafeArchiveError) as info:
-        steps.prepare("cifar10", [str(path)], str(unpacked), str(raw), str(out))
+        steps.prepare("cifar10", [str(path)], str(raw), str(out))
     assert info.value.member == "../evil" and info.value.archive == path
     assert not any(tmp_path.rglob("evil")) and not (tmp_path.parent / "evil").exists()
-    assert not unpacked.exists() or list(unpacked.iterdir()) == []  # not even a partial extraction
-    assert list(raw.iterdir()) == [] and not out.exists()
+    assert list(raw.iterdir()) == [] and not out.exists()  # not even a partial extraction

@@ -49,10 +49,17 @@ def _key(path) -> str:
     return ".".join(str(p) for p in path) or "<root>"
 
 
-def _check_kwargs(fn: Any, kwargs: Mapping[str, Any], where: str, what: str) -> None:
+#: Parameters the workflow supplies itself (never from the config): of models/methods/scores and of
+#: the catalog's dataset parsers.
+SUPPLIED = ("self", "num_classes", "in_channels")
+PARSER_SUPPLIED = ("raw_dir", "out_dir")
+
+
+def _check_kwargs(
+    fn: Any, kwargs: Mapping[str, Any], where: str, what: str, supplied: tuple[str, ...] = SUPPLIED
+) -> None:
     """Raise ConfigError if ``kwargs`` has names that ``fn`` does not accept or lacks required ones."""
     params = inspect.signature(fn).parameters
-    supplied = ("self", "num_classes", "in_channels")  # given by the workflow, not the config
     for name, p in params.items():
         if p.default is inspect.Parameter.empty and p.kind is p.POSITIONAL_OR_KEYWORD:
             if name not in supplied and name not in kwargs:
@@ -114,7 +121,31 @@ def validate(config: Mapping[str, Any], schema: dict | None = None) -> dict:
                 raise ConfigError(f"config error at benchmark.{key}: the embedded benchmark needs a number")
     for name, params in cfg["scores"].items():  # score modules import no torch: cheap to check here
         _check_kwargs(SCORES.get(name), params, f"scores.{name}", f"score '{name}'")
+    check_dataset_options(cfg["datasets"])
     return cfg
+
+
+def check_dataset_options(datasets: Mapping[str, Any]) -> None:
+    """Catalog dataset names, and their ``parser_args`` against the parser's signature.
+
+    Imports the catalog's source modules (numpy only), so it is cheap enough for validation.
+    """
+    from oodflow.data.catalog import DATASETS, parser
+
+    for name, options in datasets.items():
+        if name not in DATASETS:
+            raise ConfigError(
+                f"config error at datasets.{name}: unknown dataset '{name}'; "
+                f"valid names: {', '.join(DATASETS.names())}"
+            )
+        spec = DATASETS.get(name)
+        _check_kwargs(
+            parser(spec),
+            options.get("parser_args", {}),
+            f"datasets.{name}.parser_args",
+            f"the parser of '{name}' ({spec.parser})",
+            supplied=PARSER_SUPPLIED,
+        )
 
 
 def _check_init_from(runs: Mapping[str, Any]) -> None:

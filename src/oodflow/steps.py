@@ -44,6 +44,7 @@ def build_id(config: Mapping[str, Any], out: Mapping[str, str], prepared: str | 
             x, y = splits[split]
             embedded.write_set(path, x, y, name=split, sources=embedded.SOURCES["id"], seed=seed)
         return
+    check_prepared(config, bench.source, prepared)
     splits = derive.id_splits(
         bench, prepared, seed, b["train_per_class"], b["val_per_class"], b["test_per_class"]
     )
@@ -72,6 +73,7 @@ def build_ood(
         x, y = embedded.build_ood_set(name, seed, count)
         embedded.write_set(out, x, y, name=name, sources=embedded.SOURCES[name], seed=seed)
         return
+    check_prepared(config, bench.ood_sources[name].dataset, prepared)
     x, y, details = derive.ood_set(bench, name, prepared, raw, seed, count)
     stored.write_set(
         out, x, y, name=name, sources=[bench.ood_sources[name].dataset], seed=seed, details=details
@@ -89,6 +91,8 @@ def build_aux(
         x, y = embedded.build_aux_pool(seed, count)
         embedded.write_set(out, x, y, name="aux", sources=embedded.SOURCES["aux"], seed=seed)
         return
+    if bench.aux_source is not None:
+        check_prepared(config, bench.aux_source.dataset, prepared)
     x, y, details = derive.aux_pool(bench, prepared, raw, seed, count)
     stored.write_set(out, x, y, name="aux", sources=[bench.aux_source.dataset], seed=seed, details=details)
 
@@ -119,9 +123,70 @@ DATA_KEYS = {
 }
 
 
-def data_config(config: Mapping[str, Any], kind: str) -> dict[str, Any]:
-    """The part of the config that determines the ``kind`` ("id", "ood", "aux") data files."""
-    return {"seed": config["seed"], **{k: config["benchmark"][k] for k in DATA_KEYS[kind]}}
+def data_config(config: Mapping[str, Any], kind: str, ood_set: str | None = None) -> dict[str, Any]:
+    """The part of the config that determines the ``kind`` ("id", "ood", "aux") data files.
+
+    With ``ood_set`` (kind "ood"), also the parser options of that set's catalog dataset; for "id"
+    and "aux", those of the ID dataset and the auxiliary pool. They are added only when set, so a
+    config without dataset options keeps its params (and reruns nothing).
+    """
+    out = {"seed": config["seed"], **{k: config["benchmark"][k] for k in DATA_KEYS[kind]}}
+    bench = _benchmark(config)
+    source = {
+        "id": bench.source,
+        "ood": bench.ood_sources[ood_set].dataset if ood_set in bench.ood_sources else None,
+        "aux": bench.aux_source.dataset if bench.aux_source else None,
+    }[kind]
+    if source is not None and parser_args(config, source):
+        out["parser_args"] = {source: parser_args(config, source)}
+    return out
+
+
+def uses_aux(config: Mapping[str, Any]) -> bool:
+    """Whether a run trains on the auxiliary outlier pool (outlier exposure and the like) or a
+    hyper-parameter search validates on it (``hpo``)."""
+    from oodflow.methods import AUX_METHODS
+
+    return any(
+        spec["method"] in AUX_METHODS or spec.get("hpo") is not None for spec in config["runs"].values()
+    )
+
+
+def catalog_datasets(config: Mapping[str, Any]) -> list[str]:
+    """The catalog datasets a (validated) config needs: its ID data, OOD sets and, when a run
+    trains on outliers, the auxiliary pool; none for the embedded benchmark."""
+    return _benchmark(config).datasets(config["benchmark"]["ood_sets"], aux=uses_aux(config))
+
+
+def parser_args(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
+    """The configured keyword arguments of a catalog dataset's parser (``datasets.<name>.parser_args``)."""
+    return dict(config.get("datasets", {}).get(dataset, {}).get("parser_args", {}))
+
+
+#: Written by :func:`prepare` into the prepared folder: the parser options it was prepared with.
+PARSER_ARGS_RECORD = "parser_args.json"
+
+
+def prepared_with(prepared_dir: str | Path) -> dict[str, Any]:
+    """The parser options a prepared folder was made with (``{}`` when none are recorded)."""
+    path = Path(prepared_dir) / PARSER_ARGS_RECORD
+    return read_json(path) if path.is_file() else {}
+
+
+def check_prepared(config: Mapping[str, Any], dataset: str, prepared_dir: str | Path) -> None:
+    """Refuse a prepared folder made with other parser options than the config asks for.
+
+    Snakemake re-prepares a dataset whose options changed (they are the prepare rule's params),
+    but only if it has the metadata of the first preparation; a folder pulled from DVC into a
+    fresh clone has none, so this check turns a stale dataset into an error instead.
+    """
+    have, want = prepared_with(prepared_dir), parser_args(config, dataset)
+    if have != want:
+        raise ValueError(
+            f"{prepared_dir} was prepared with parser_args {have}, but the config asks for {want} "
+            f"(datasets.{dataset}.parser_args); re-prepare it: snakemake --cores 1 --force "
+            f"{Path(prepared_dir).as_posix()} --configfile <config>"
+        )
 
 
 def run_config(config: Mapping[str, Any], run: str) -> dict[str, Any]:
@@ -553,32 +618,55 @@ def download(dataset: str, filename: str, out: str) -> None:
         raise RuntimeError(f"fetch wrote {path}, expected {out}")
 
 
-def prepare(dataset: str, downloads: Sequence[str], unpacked_dir: str, raw_dir: str, out_dir: str) -> None:
-    """Unpack a dataset's archives safely, lay them out in ``raw_dir`` and parse the prepared form.
+def prepare(
+    dataset: str,
+    downloads: Sequence[str],
+    raw_dir: str,
+    out_dir: str,
+    parser_args: Mapping[str, Any] | None = None,
+) -> None:
+    """Unpack a dataset's archives safely into ``raw_dir`` and parse the prepared form.
 
-    Each archive is unpacked into ``unpacked_dir/<archive name>/``; ``raw_dir`` then holds a
-    symbolic link to every top-level entry of every archive and to every plain downloaded file,
-    which is the upstream layout the parsers expect (e.g. ``raw/cifar-10-batches-py/``).
+    ``raw_dir`` gets the upstream layout the parsers expect (e.g. ``raw/cifar-10-batches-py/``):
+    the top-level entries of every archive, as real files (so that DVC can version the folder;
+    DVC skips symbolic links to folders), and a relative symbolic link to every plain downloaded
+    file. Archives are unpacked into ``raw_dir/.unpacking/`` first, then moved into place.
+    ``parser_args`` are keyword arguments of the parser (config ``datasets.<name>.parser_args``),
+    checked against its signature before anything is unpacked and recorded in
+    ``out_dir/parser_args.json`` (see :func:`check_prepared`).
     """
+    import os
+    import shutil
+
     from oodflow.archives import extract, is_archive
+    from oodflow.config import PARSER_SUPPLIED, _check_kwargs
     from oodflow.data.catalog import DATASETS, parser
 
     spec = DATASETS.get(dataset)
+    parse, kwargs = parser(spec), dict(parser_args or {})
+    where = f"datasets.{dataset}.parser_args"
+    _check_kwargs(parse, kwargs, where, f"the parser of '{dataset}'", PARSER_SUPPLIED)
     raw = Path(raw_dir)
     raw.mkdir(parents=True, exist_ok=True)
-    entries: list[Path] = []
-    for path in map(Path, downloads):
-        if spec.extract and is_archive(path):
-            unpacked = extract(path, Path(unpacked_dir) / path.name)
-            entries += sorted(unpacked.iterdir())
-        else:
-            entries.append(path)
-    for entry in entries:
-        if entry.name.startswith("."):
-            continue  # completion markers of the unpacker
-        link = raw / entry.name
-        if link.is_symlink() or link.exists():
-            raise FileExistsError(f"{dataset}: two resources both provide '{entry.name}'")
-        link.symlink_to(entry.resolve())
-    summary = parser(spec)(raw, Path(out_dir))
+    staging = raw / ".unpacking"
+
+    def place(name: str) -> Path:
+        target = raw / name
+        if target.is_symlink() or target.exists():
+            raise FileExistsError(f"{dataset}: two resources both provide '{name}'")
+        return target
+
+    try:
+        for path in map(Path, downloads):
+            if spec.extract and is_archive(path):
+                unpacked = extract(path, staging / path.name)
+                for entry in sorted(unpacked.iterdir()):
+                    if not entry.name.startswith("."):  # e.g. the unpacker's completion marker
+                        entry.rename(place(entry.name))
+            elif not path.name.startswith("."):
+                place(path.name).symlink_to(os.path.relpath(path.resolve(), raw.resolve()))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    summary = parse(raw, Path(out_dir), **kwargs)
+    write_json(Path(out_dir) / PARSER_ARGS_RECORD, kwargs)
     _log(f"prepared {dataset}: {summary.get('splits')}")

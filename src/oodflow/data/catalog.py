@@ -135,18 +135,18 @@ PAPER_CONFIGS = Path(__file__).resolve().parents[3] / "config" / "papers"
 
 
 def paper_config_table(config_dir: str | Path = PAPER_CONFIGS) -> str:
-    """Which catalog datasets each paper config needs, with their download sizes (for the README)."""
-    import yaml
+    """Which catalog datasets each paper config needs, with their download sizes (for the README).
 
-    from oodflow.data import BENCHMARKS
+    The list is :func:`oodflow.steps.catalog_datasets` of the validated config, as the rules see it.
+    """
+    from oodflow.config import load
+    from oodflow.steps import catalog_datasets
 
     rows = ["| paper config | benchmark | datasets it downloads |", "|---|---|---|"]
     for path in sorted(Path(config_dir).glob("*.yaml")):
-        bench_cfg = yaml.safe_load(path.read_text())["benchmark"]
-        bench = BENCHMARKS.get(bench_cfg["name"])
-        needed = bench.datasets(bench_cfg.get("ood_sets", bench.ood_sets))
-        listed = ", ".join(f"`{n}` ({DATASETS.get(n).approx_size})" for n in needed)
-        rows.append(f"| `config/papers/{path.name}` | `{bench.name}` | {listed} |")
+        config = load(path)
+        listed = ", ".join(f"`{n}` ({DATASETS.get(n).approx_size})" for n in catalog_datasets(config))
+        rows.append(f"| `config/papers/{path.name}` | `{config['benchmark']['name']}` | {listed} |")
     return "\n".join(rows) + "\n"
 
 
