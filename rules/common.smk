@@ -7,8 +7,10 @@ sys.path.insert(0, f"{workflow.basedir}/src")
 
 from oodflow import config as oodflow_config
 from oodflow.data import BENCHMARKS
+from oodflow.data.benchmarks import Source
 from oodflow.data.catalog import DATASETS
 from oodflow.methods import AUX_METHODS
+from oodflow.report.references import resolve as resolve_reference
 from oodflow.scores import NETWORK_SCORES
 from oodflow.steps import data_config, run_config
 
@@ -31,8 +33,13 @@ ID_SPLITS = ["train", "val", "test"]
 EVAL_SETS = {"id": "test", **{name: f"ood/{name}" for name in OOD_SETS}}
 
 
+# Two-run comparison tables and figures (report.comparisons), by name.
+COMPARISONS = {spec["name"]: spec for spec in config["report"]["comparisons"]}
+
+
 wildcard_constraints:
     run="|".join(RUNS),
+    comparison="|".join(COMPARISONS) or "(?!)",
     score="|".join(SCORES),
     ood="[A-Za-z0-9_]+",
     dataset="train|val|test|ood/[A-Za-z0-9_]+",
@@ -44,6 +51,8 @@ wildcard_constraints:
 # exposure); the embedded pool is cheap and always built.
 USES_AUX = any(spec["method"] in AUX_METHODS for spec in config["runs"].values())
 AUX_SETS = ["aux"] if BENCHMARK.source is None or USES_AUX else []
+# Catalog sets are decoded and resized in a thread pool (Food-101: ~100k JPEGs); embedded ones are not.
+DECODE_THREADS = 1 if BENCHMARK.source is None else 4
 
 
 def source_inputs(source):
@@ -59,9 +68,10 @@ def source_inputs(source):
 
 
 def id_source(wildcards):
+    """The ID dataset's folders (list-form data such as Food-101 are read from the raw one)."""
     if BENCHMARK.source is None:
         return {}
-    return {"prepared": ancient(f"resources/datasets/{BENCHMARK.source}/prepared")}
+    return source_inputs(Source(BENCHMARK.source, "train"))
 
 
 def ood_source(wildcards):
@@ -82,7 +92,42 @@ def final_outputs():
         f"{OUT}/tables/fpr95_auroc.tex",
         *expand(f"{OUT}/figures/{{run}}/hist_{{score}}.png", run=RUNS, score=SCORES),
         *expand(f"{OUT}/figures/{{run}}/roc_{{score}}.png", run=RUNS, score=SCORES),
+        *comparison_outputs(),
     ]
+
+
+def comparison_outputs():
+    """Tables of every two-run comparison and its score histograms per (comparison, score)."""
+    outputs = []
+    for name, spec in COMPARISONS.items():
+        outputs += expand(
+            f"{OUT}/tables/compare_{name}.{{ext}}", ext=["md", "tex", "csv"]
+        )
+        outputs += expand(
+            f"{OUT}/figures/compare_{name}/hist_{{score}}.png", score=spec["scores"]
+        )
+    return outputs
+
+
+def comparison_table_inputs(wildcards):
+    """The metrics table and the comparison's file of reported numbers, if it names one."""
+    reference = COMPARISONS[wildcards.comparison]["reference"]
+    inputs = {"metrics": f"{OUT}/tables/metrics.csv"}
+    if reference is not None:
+        inputs["reference"] = str(resolve_reference(reference))
+    return inputs
+
+
+def comparison_params(wildcards):
+    return canonical(COMPARISONS[wildcards.comparison])
+
+
+def comparison_figure_inputs(wildcards):
+    spec = COMPARISONS[wildcards.comparison]
+    return {
+        role: f"{OUT}/scores/{spec[role]}/{wildcards.score}.npz"
+        for role in ("baseline", "candidate")
+    }
 
 
 # Params are rerun triggers; Snakemake compares them as text, so they are canonical JSON (sorted
@@ -115,7 +160,9 @@ def train_inputs(wildcards):
     if config["runs"][wildcards.run]["method"] in AUX_METHODS:
         inputs["aux"] = f"{OUT}/data/aux.npz"
     if config["runs"][wildcards.run]["init_from"] is not None:
-        inputs["init"] = f"{OUT}/runs/{config['runs'][wildcards.run]['init_from']}/model.pt"
+        inputs["init"] = (
+            f"{OUT}/runs/{config['runs'][wildcards.run]['init_from']}/model.pt"
+        )
     return inputs
 
 
@@ -125,7 +172,9 @@ def resume_checkpoint(wildcards):
 
 
 def score_params(wildcards):
-    return canonical({"name": wildcards.score, "args": config["scores"][wildcards.score]})
+    return canonical(
+        {"name": wildcards.score, "args": config["scores"][wildcards.score]}
+    )
 
 
 def score_gpus(wildcards):

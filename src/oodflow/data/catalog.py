@@ -139,12 +139,15 @@ def paper_config_table(config_dir: str | Path = PAPER_CONFIGS) -> str:
     import yaml
 
     from oodflow.data import BENCHMARKS
+    from oodflow.methods import AUX_METHODS
 
     rows = ["| paper config | benchmark | datasets it downloads |", "|---|---|---|"]
     for path in sorted(Path(config_dir).glob("*.yaml")):
-        bench_cfg = yaml.safe_load(path.read_text())["benchmark"]
+        raw = yaml.safe_load(path.read_text())
+        bench_cfg = raw["benchmark"]
         bench = BENCHMARKS.get(bench_cfg["name"])
-        needed = bench.datasets(bench_cfg.get("ood_sets", bench.ood_sets))
+        aux = any(run["method"] in AUX_METHODS for run in raw["runs"].values())  # outlier exposure
+        needed = bench.datasets(bench_cfg.get("ood_sets", bench.ood_sets), aux=aux)
         listed = ", ".join(f"`{n}` ({DATASETS.get(n).approx_size})" for n in needed)
         rows.append(f"| `config/papers/{path.name}` | `{bench.name}` | {listed} |")
     return "\n".join(rows) + "\n"
