@@ -233,3 +233,22 @@ def test_steps_write_table_files_from_a_metrics_csv(tmp_path):
     assert np.allclose(table.improvement, [8.44, 15.0, -10.0, 6.0, 11.0 / 3], atol=1e-4)
     with pytest.raises(KeyError, match="no comparison 'other'"):
         steps.comparison_table(cfg, "other", str(tmp_path / "metrics.csv"), *out.values())
+
+
+def test_comparison_figure_is_a_reproducible_png(tmp_path):
+    from oodflow.io import save_npz
+
+    cfg = validate(
+        embedded_config([{"name": "c", "baseline": "base", "candidate": "ft", "scores": ["energy"]}])
+    )
+    cfg["benchmark"]["ood_sets"] = ["textures", "uniform"]
+    cfg["plots"] = {"bins": 10, "dpi": 50}
+    rng = np.random.default_rng(0)
+    for run in ("base", "ft"):
+        save_npz(tmp_path / f"{run}.npz", **{k: rng.normal(size=50) for k in ("id", "textures", "uniform")})
+    outs = [tmp_path / f"{i}.png" for i in range(2)]
+    for out in outs:
+        steps.comparison_figure(
+            cfg, "c", "energy", str(tmp_path / "base.npz"), str(tmp_path / "ft.npz"), str(out)
+        )
+    assert outs[0].read_bytes().startswith(b"\x89PNG") and outs[0].read_bytes() == outs[1].read_bytes()

@@ -106,7 +106,7 @@ def comparison_histograms(
             ax.legend(fontsize=6)
         axes[-1, col].set_xlabel("score (higher = more ID)", fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))  # room for the title
     _save(fig, out, dpi)
 
 
