@@ -7,8 +7,10 @@ sys.path.insert(0, f"{workflow.basedir}/src")
 
 from oodflow import config as oodflow_config
 from oodflow.data import BENCHMARKS
+from oodflow.data.benchmarks import Source
 from oodflow.data.catalog import DATASETS
 from oodflow.methods import AUX_METHODS
+from oodflow.report.references import resolve as resolve_reference
 from oodflow.scores import NETWORK_SCORES
 from oodflow.steps import (
     catalog_datasets,
@@ -42,8 +44,13 @@ EVAL_SETS = {"id": "test", **{name: f"ood/{name}" for name in OOD_SETS}}
 CACHED_SETS = ["train", *EVAL_SETS.values()]
 
 
+# Two-run comparison tables and figures (report.comparisons), by name.
+COMPARISONS = {spec["name"]: spec for spec in config["report"]["comparisons"]}
+
+
 wildcard_constraints:
     run="|".join(RUNS),
+    comparison="|".join(COMPARISONS) or "(?!)",
     score="|".join(SCORES),
     ood="[A-Za-z0-9_]+",
     dataset="train|val|test|ood/[A-Za-z0-9_]+",
@@ -79,15 +86,20 @@ def dataset_folders(ds):
     return folders
 
 
+# Catalog sets are decoded and resized in a thread pool (Food-101: ~100k JPEGs); embedded ones are not.
+DECODE_THREADS = 1 if BENCHMARK.source is None else 4
+
+
 def source_inputs(source):
     """The folders of a catalog source (see dataset_folders); none if embedded."""
     return {} if source is None else dataset_folders(source.dataset)
 
 
 def id_source(wildcards):
+    """The ID dataset's folders (list-form data such as Food-101 are read from the raw one)."""
     if BENCHMARK.source is None:
         return {}
-    return {"prepared": dataset_folders(BENCHMARK.source)["prepared"]}
+    return source_inputs(Source(BENCHMARK.source, "train"))
 
 
 def ood_source(wildcards):
@@ -110,7 +122,42 @@ def final_outputs():
         *expand(f"{OUT}/figures/{{run}}/roc_{{score}}.png", run=RUNS, score=SCORES),
         *expand(f"{OUT}/figures/hpo/{{run}}_history.png", run=HPO_RUNS),
         *expand(f"{OUT}/figures/hpo/{{run}}_importance.png", run=HPO_RUNS),
+        *comparison_outputs(),
     ]
+
+
+def comparison_outputs():
+    """Tables of every two-run comparison and its score histograms per (comparison, score)."""
+    outputs = []
+    for name, spec in COMPARISONS.items():
+        outputs += expand(
+            f"{OUT}/tables/compare_{name}.{{ext}}", ext=["md", "tex", "csv"]
+        )
+        outputs += expand(
+            f"{OUT}/figures/compare_{name}/hist_{{score}}.png", score=spec["scores"]
+        )
+    return outputs
+
+
+def comparison_table_inputs(wildcards):
+    """The metrics table and the comparison's file of reported numbers, if it names one."""
+    reference = COMPARISONS[wildcards.comparison]["reference"]
+    inputs = {"metrics": f"{OUT}/tables/metrics.csv"}
+    if reference is not None:
+        inputs["reference"] = str(resolve_reference(reference))
+    return inputs
+
+
+def comparison_params(wildcards):
+    return canonical(COMPARISONS[wildcards.comparison])
+
+
+def comparison_figure_inputs(wildcards):
+    spec = COMPARISONS[wildcards.comparison]
+    return {
+        role: f"{OUT}/scores/{spec[role]}/{wildcards.score}.npz"
+        for role in ("baseline", "candidate")
+    }
 
 
 # Params are rerun triggers; Snakemake compares them as text, so they are canonical JSON (sorted

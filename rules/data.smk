@@ -11,7 +11,7 @@ rule build_id:
         f"{LOGS}/data/build_id.log",
     conda:
         "../envs/oodflow.yaml"
-    threads: 1
+    threads: DECODE_THREADS
     params:
         data=id_data_params,
     script:
@@ -28,7 +28,7 @@ rule build_ood:
         f"{LOGS}/data/build_ood_{{ood}}.log",
     conda:
         "../envs/oodflow.yaml"
-    threads: 1
+    threads: DECODE_THREADS
     params:
         data=ood_data_params,
     script:
@@ -45,7 +45,7 @@ rule build_aux:
         f"{LOGS}/data/build_aux.log",
     conda:
         "../envs/oodflow.yaml"
-    threads: 1
+    threads: DECODE_THREADS
     params:
         data=aux_data_params,
     script:

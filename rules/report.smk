@@ -51,3 +51,38 @@ rule figures:
         plots=canonical(config["plots"]),
     script:
         "../scripts/figures.py"
+
+
+rule comparison_table:
+    input:
+        unpack(comparison_table_inputs),
+    output:
+        md=f"{OUT}/tables/compare_{{comparison}}.md",
+        tex=f"{OUT}/tables/compare_{{comparison}}.tex",
+        csv=f"{OUT}/tables/compare_{{comparison}}.csv",
+    log:
+        f"{LOGS}/report/compare_{{comparison}}.log",
+    conda:
+        "../envs/oodflow.yaml"
+    threads: 1
+    params:
+        spec=comparison_params,
+    script:
+        "../scripts/comparison_table.py"
+
+
+rule comparison_figure:
+    input:
+        unpack(comparison_figure_inputs),
+    output:
+        f"{OUT}/figures/compare_{{comparison}}/hist_{{score}}.png",
+    log:
+        f"{LOGS}/report/compare_{{comparison}}_{{score}}.log",
+    conda:
+        "../envs/oodflow.yaml"
+    threads: 1
+    params:
+        spec=comparison_params,
+        plots=canonical(config["plots"]),
+    script:
+        "../scripts/comparison_figure.py"

@@ -8,4 +8,5 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (this checkou
 from oodflow import steps  # noqa: E402
 
 sm = snakemake  # noqa: F821
-steps.build_id(sm.config, {s: sm.output[s] for s in ("train", "val", "test")}, sm.input.get("prepared"))
+out = {s: sm.output[s] for s in ("train", "val", "test")}
+steps.build_id(sm.config, out, sm.input.get("prepared"), sm.input.get("raw"), sm.threads)

@@ -8,4 +8,6 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (this checkou
 from oodflow import steps  # noqa: E402
 
 sm = snakemake  # noqa: F821
-steps.build_ood(sm.config, sm.wildcards.ood, sm.output.npz, sm.input.get("prepared"), sm.input.get("raw"))
+steps.build_ood(
+    sm.config, sm.wildcards.ood, sm.output.npz, sm.input.get("prepared"), sm.input.get("raw"), sm.threads
+)

@@ -139,3 +139,15 @@ def test_crop_flip_augmentation_is_seeded_and_flips_some_images():
     assert (diffs > 0).all(dim=1).any() and (diffs < 0).all(dim=1).any()
     with pytest.raises(ValueError, match="valid: shift, crop_flip"):
         training.augment(x, "mixup", torch.Generator())
+
+
+@pytest.mark.parametrize("side", [32, 64])
+def test_crop_flip_pads_by_an_eighth_of_the_side(side):
+    """A centred 2x2 blob lands anywhere within +-side/8 px of its place (4 px at 32, 8 at 64)."""
+    x = torch.zeros(512, 1, side, side)
+    c = side // 2
+    x[:, :, c : c + 2, c : c + 2] = 1.0
+    out = training.augment(x, "crop_flip", torch.Generator().manual_seed(0))
+    assert torch.all(out.sum(dim=(1, 2, 3)) == 4.0)
+    rows = out.sum(dim=(1, 3)).squeeze(1).argmax(dim=1) - c  # vertical offset (flips are horizontal)
+    assert rows.min() == -(side // 8) and rows.max() == side // 8

@@ -122,7 +122,38 @@ def validate(config: Mapping[str, Any], schema: dict | None = None) -> dict:
     for name, params in cfg["scores"].items():  # score modules import no torch: cheap to check here
         _check_kwargs(SCORES.get(name), params, f"scores.{name}", f"score '{name}'")
     check_dataset_options(cfg["datasets"])
+    _check_comparisons(cfg, bench.ood_sets)
     return cfg
+
+
+def _check_comparisons(cfg: Mapping[str, Any], ood_sets: tuple[str, ...]) -> None:
+    """``report.comparisons``: unique names, two distinct runs, configured scores, a valid reference."""
+    from oodflow.io import FormatError
+    from oodflow.report.references import load_reference
+
+    seen: set[str] = set()
+    for i, comp in enumerate(cfg["report"]["comparisons"]):
+        where = f"report.comparisons.{i}"
+        if comp["name"] in seen:
+            raise ConfigError(f"config error at {where}.name: '{comp['name']}' is used twice")
+        seen.add(comp["name"])
+        for role in ("baseline", "candidate"):
+            if comp[role] not in cfg["runs"]:
+                runs = ", ".join(cfg["runs"])
+                raise ConfigError(f"config error at {where}.{role}: unknown run '{comp[role]}'; runs: {runs}")
+        if comp["baseline"] == comp["candidate"]:
+            raise ConfigError(f"config error at {where}.candidate: the same run as the baseline")
+        for j, score in enumerate(comp["scores"]):
+            if score not in cfg["scores"]:
+                raise ConfigError(
+                    f"config error at {where}.scores.{j}: score '{score}' is not in the config's scores "
+                    f"({', '.join(cfg['scores'])})"
+                )
+        if comp["reference"] is not None:
+            try:
+                load_reference(comp["reference"], ood_sets)
+            except FormatError as err:
+                raise ConfigError(f"config error at {where}.reference: {err}") from None
 
 
 def check_dataset_options(datasets: Mapping[str, Any]) -> None:

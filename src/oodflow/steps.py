@@ -30,10 +30,17 @@ def _benchmark(config: Mapping[str, Any]):
 
 
 # --------------------------------------------------------------------------------------- data
-def build_id(config: Mapping[str, Any], out: Mapping[str, str], prepared: str | None = None) -> None:
+def build_id(
+    config: Mapping[str, Any],
+    out: Mapping[str, str],
+    prepared: str | None = None,
+    raw: str | None = None,
+    threads: int = 1,
+) -> None:
     """Build the seeded stratified ID splits (``out`` maps split name -> npz path).
 
-    Catalog benchmarks derive them from the ID dataset's ``prepared`` folder.
+    Catalog benchmarks derive them from the ID dataset's ``prepared`` folder (and, for list-form
+    data such as Food-101, its ``raw`` folder, decoded by ``threads`` threads).
     """
     from oodflow.data import derive, embedded, stored
 
@@ -46,7 +53,14 @@ def build_id(config: Mapping[str, Any], out: Mapping[str, str], prepared: str | 
         return
     check_prepared(config, bench.source, prepared)
     splits = derive.id_splits(
-        bench, prepared, seed, b["train_per_class"], b["val_per_class"], b["test_per_class"]
+        bench,
+        prepared,
+        seed,
+        b["train_per_class"],
+        b["val_per_class"],
+        b["test_per_class"],
+        raw_dir=raw,
+        threads=threads,
     )
     for split, path in out.items():
         x, y, details = splits[split]
@@ -63,7 +77,12 @@ def build_id(config: Mapping[str, Any], out: Mapping[str, str], prepared: str | 
 
 
 def build_ood(
-    config: Mapping[str, Any], name: str, out: str, prepared: str | None = None, raw: str | None = None
+    config: Mapping[str, Any],
+    name: str,
+    out: str,
+    prepared: str | None = None,
+    raw: str | None = None,
+    threads: int = 1,
 ) -> None:
     """Build OOD test set ``name`` (embedded builder, or derived from its catalog source)."""
     from oodflow.data import derive, embedded, stored
@@ -74,14 +93,18 @@ def build_ood(
         embedded.write_set(out, x, y, name=name, sources=embedded.SOURCES[name], seed=seed)
         return
     check_prepared(config, bench.ood_sources[name].dataset, prepared)
-    x, y, details = derive.ood_set(bench, name, prepared, raw, seed, count)
+    x, y, details = derive.ood_set(bench, name, prepared, raw, seed, count, threads)
     stored.write_set(
         out, x, y, name=name, sources=[bench.ood_sources[name].dataset], seed=seed, details=details
     )
 
 
 def build_aux(
-    config: Mapping[str, Any], out: str, prepared: str | None = None, raw: str | None = None
+    config: Mapping[str, Any],
+    out: str,
+    prepared: str | None = None,
+    raw: str | None = None,
+    threads: int = 1,
 ) -> None:
     """Build the auxiliary outlier pool (embedded sources, or the benchmark's catalog pool)."""
     from oodflow.data import derive, embedded, stored
@@ -93,7 +116,7 @@ def build_aux(
         return
     if bench.aux_source is not None:
         check_prepared(config, bench.aux_source.dataset, prepared)
-    x, y, details = derive.aux_pool(bench, prepared, raw, seed, count)
+    x, y, details = derive.aux_pool(bench, prepared, raw, seed, count, threads)
     stored.write_set(out, x, y, name="aux", sources=[bench.aux_source.dataset], seed=seed, details=details)
 
 
@@ -567,6 +590,60 @@ def tables(metrics_csv: str, md_out: str, tex_out: str) -> None:
     md, tex = paper_tables(metrics_csv)
     write_text(md_out, md)
     write_text(tex_out, tex)
+
+
+def _comparison(config: Mapping[str, Any], name: str) -> dict[str, Any]:
+    for spec in config["report"]["comparisons"]:
+        if spec["name"] == name:
+            return spec
+    names = ", ".join(c["name"] for c in config["report"]["comparisons"]) or "none"
+    raise KeyError(f"no comparison '{name}' in report.comparisons (has: {names})")
+
+
+def comparison_table(
+    config: Mapping[str, Any],
+    name: str,
+    metrics_csv: str,
+    md_out: str,
+    tex_out: str,
+    csv_out: str,
+    reference: str | None = None,
+) -> None:
+    """The two-run comparison ``name`` of ``report.comparisons`` as Markdown, LaTeX and CSV (percent).
+
+    ``reference`` is the comparison's file of reported numbers (shown beside ours), if any.
+    """
+    import pandas as pd
+
+    from oodflow.report.comparison import comparison_frame, render
+    from oodflow.report.references import load_reference
+
+    bench, spec = _benchmark(config), _comparison(config, name)
+    ref = load_reference(reference, bench.ood_sets) if reference else None
+    groups = {o: (bench.ood_sources[o].group if o in bench.ood_sources else "") for o in bench.ood_sets}
+    groups = {o: groups[o] for o in config["benchmark"]["ood_sets"]}  # the config's order
+    table = comparison_frame(pd.read_csv(metrics_csv), spec, groups, ref)
+    md, tex = render(table, spec, bench.name, ref)
+    write_text(md_out, md)
+    write_text(tex_out, tex)
+    write_text(csv_out, table.to_csv(index=False, float_format="%.4f", lineterminator="\n"))
+
+
+def comparison_figure(
+    config: Mapping[str, Any], name: str, score: str, baseline_npz: str, candidate_npz: str, out: str
+) -> None:
+    """Score histograms of the compared runs per OOD set (their ``score`` npz files)."""
+    from oodflow.report import figures as fig
+
+    spec = _comparison(config, name)
+    runs = {spec["baseline"]: load_npz(baseline_npz), spec["candidate"]: load_npz(candidate_npz)}
+    fig.comparison_histograms(
+        runs,
+        config["benchmark"]["ood_sets"],
+        title=f"{config['benchmark']['name']}: {score} score, {spec['baseline']} vs {spec['candidate']}",
+        out=out,
+        **config["plots"],
+    )
 
 
 def figures(

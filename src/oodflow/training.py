@@ -62,7 +62,7 @@ def augment(x: torch.Tensor, policy: str, generator: torch.Generator) -> torch.T
     if policy == "shift":
         return random_shift(x, 2, generator)
     if policy == "crop_flip":
-        x = random_shift(x, 4, generator)  # a random crop of the image padded by 4 px
+        x = random_shift(x, x.shape[-1] // 8, generator)  # a crop of the image padded by side/8 (4 px at 32)
         flip = torch.rand(len(x), generator=generator) < 0.5
         return torch.where(flip.to(x.device)[:, None, None, None], x.flip(-1), x)
     raise ValueError(f"unknown augmentation '{policy}'; valid: {', '.join(AUGMENTATIONS)}")

@@ -21,6 +21,7 @@ BENCHMARKS = Registry(
         "mnist5k": "oodflow.data.benchmarks:MNIST5K",
         "cifar10": "oodflow.data.benchmarks:CIFAR10",
         "cifar100": "oodflow.data.benchmarks:CIFAR100",
+        "food101": "oodflow.data.benchmarks:FOOD101",
     },
 )
 

@@ -5,7 +5,8 @@ recorded in the set's sidecar, so a derived set is reproducible and auditable:
 
 * ID: the prepared ``train`` split gives ``val`` (``val_per_class`` images per class, a stratified
   hold-out) and ``train`` (the rest, optionally capped per class); ``test`` is the prepared test split
-  (optionally capped per class).
+  (optionally capped per class). List-form ID data (Food-101) are decoded and resized like the
+  OOD sets below; only the images a split keeps are read.
 * OOD and auxiliary sets: the source split, optionally a seeded subset of ``count`` images; every
   image becomes uint8 RGB of the benchmark's size (grey repeated; other sizes resized bilinearly
   after a centre crop to a square), so all sets reach the network identically.
@@ -86,14 +87,43 @@ def _to_rgb(x: np.ndarray, size: int) -> np.ndarray:
     return np.stack([np.asarray(_square_resize(Image.fromarray(img), size)) for img in x])
 
 
+def _load_images(raw_dir: Path, paths: list[str], size: int, threads: int = 1) -> np.ndarray:
+    """Decode list-form images to uint8 RGB ``(N, size, size, 3)``, centre-cropped and resized.
+
+    ``threads`` > 1 decodes in a thread pool (PIL releases the GIL while decoding and resizing);
+    results keep the order of ``paths``, so the output does not depend on it.
+    """
+    from PIL import Image
+
+    def one(rel: str) -> np.ndarray:
+        with Image.open(raw_dir / rel) as img:
+            return np.asarray(_square_resize(img.convert("RGB"), size))
+
+    if threads > 1 and len(paths) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            images = list(pool.map(one, paths, chunksize=64))
+    else:
+        images = [one(rel) for rel in paths]
+    if not images:
+        return np.zeros((0, size, size, 3), dtype=np.uint8)
+    return np.stack(images)
+
+
 def _read_split(
     source: Source,
     prepared_dir: str | Path,
     raw_dir: str | Path | None,
     size: int | None,
     indices_of: Any = None,
+    threads: int = 1,
 ) -> Derived:
-    """Images and labels of a prepared split (array or list form), optionally a subset."""
+    """Images and labels of a prepared split (array or list form), optionally a subset.
+
+    ``indices_of(labels)`` returns the sorted source indices to keep (all when omitted); list-form
+    images are read only for those, at ``size`` px.
+    """
     meta, prepared_dir = _prepared(prepared_dir, source.split)
     if meta.get("form") == "array":
         arrays = load_npz(prepared_dir / f"{source.split}.npz", required={"x": None, "y": 1})
@@ -102,8 +132,6 @@ def _read_split(
         idx = indices_of(y) if indices_of else np.arange(n)
         x, y = x[idx], y[idx]
     else:
-        from PIL import Image
-
         lines = (prepared_dir / f"{source.split}.tsv").read_text().splitlines()[1:]
         rows = [line.split("\t") for line in lines]
         labels = np.array([int(r[1]) if r[1].lstrip("-").isdigit() else -1 for r in rows], dtype=np.int64)
@@ -111,11 +139,10 @@ def _read_split(
         idx = indices_of(labels) if indices_of else np.arange(n)
         if raw_dir is None:
             raise ValueError(f"{source.dataset}: list-form data needs its raw folder")
-        images = []
-        for i in idx:
-            with Image.open(Path(raw_dir) / rows[i][0]) as img:
-                images.append(np.asarray(_square_resize(img.convert("RGB"), size or 32)))
-        x, y = np.stack(images), labels[idx]
+        if size is None:
+            raise ValueError(f"{source.dataset}: list-form data needs the benchmark's image size")
+        x = _load_images(Path(raw_dir), [rows[i][0] for i in idx], size, threads)
+        y = labels[idx]
     details = {"source": f"{source.dataset}/{source.split}", "source_indices": _indices(idx, n)}
     return x, y.astype(np.int64), details
 
@@ -127,24 +154,43 @@ def id_splits(
     train_per_class: int | None,
     val_per_class: int,
     test_per_class: int | None,
+    raw_dir: str | Path | None = None,
+    threads: int = 1,
 ) -> dict[str, Derived]:
-    """train / val (stratified hold-out of the prepared train split) / test of a catalog benchmark."""
+    """train / val (stratified hold-out of the prepared train split) / test of a catalog benchmark.
+
+    ``raw_dir`` is needed for list-form ID data, whose images are read from it at the benchmark's
+    size (``threads`` decoders); array-form data are used at their stored size.
+    """
     train_src, test_src = Source(bench.source, "train"), Source(bench.source, "test")
-    x, y, _ = _read_split(train_src, prepared_dir, None, None)
-    rng = _rng(seed, f"{bench.name}/val")
-    val_idx = _per_class(y, val_per_class, rng)
-    rest = np.setdiff1d(np.arange(len(y)), val_idx)
-    train_idx = rest[_per_class(y[rest], train_per_class, _rng(seed, f"{bench.name}/train"))]
+    picked: dict[str, Any] = {}
+
+    def hold_out(y: np.ndarray) -> np.ndarray:
+        val_idx = _per_class(y, val_per_class, _rng(seed, f"{bench.name}/val"))
+        rest = np.setdiff1d(np.arange(len(y)), val_idx)
+        train_idx = rest[_per_class(y[rest], train_per_class, _rng(seed, f"{bench.name}/train"))]
+        picked.update(train=train_idx, val=val_idx, n=len(y))
+        return np.union1d(train_idx, val_idx)
+
+    x, y, _ = _read_split(train_src, prepared_dir, raw_dir, bench.image_size, hold_out, threads)
+    kept = np.union1d(picked["train"], picked["val"])
     out = {}
-    for split, idx in (("train", train_idx), ("val", val_idx)):
+    for split in ("train", "val"):
+        idx = picked[split]
+        pos = np.searchsorted(kept, idx)  # rows of x, y (which hold the kept indices in order)
         out[split] = (
-            x[idx],
-            y[idx],
-            {"source": f"{bench.source}/train", "source_indices": _indices(idx, len(y))},
+            x[pos],
+            y[pos],
+            {"source": f"{bench.source}/train", "source_indices": _indices(idx, picked["n"])},
         )
     test_rng = _rng(seed, f"{bench.name}/test")
     out["test"] = _read_split(
-        test_src, prepared_dir, None, None, lambda labels: _per_class(labels, test_per_class, test_rng)
+        test_src,
+        prepared_dir,
+        raw_dir,
+        bench.image_size,
+        lambda labels: _per_class(labels, test_per_class, test_rng),
+        threads,
     )
     return out
 
@@ -156,25 +202,45 @@ def ood_set(
     raw_dir: str | Path | None,
     seed: int,
     count: int | None,
+    threads: int = 1,
 ) -> Derived:
     """OOD test set ``name`` of a catalog benchmark: labels -1, RGB at the benchmark's size."""
     return _outliers(
-        bench, bench.ood_sources[name], f"{bench.name}/ood/{name}", prepared_dir, raw_dir, seed, count
+        bench,
+        bench.ood_sources[name],
+        f"{bench.name}/ood/{name}",
+        prepared_dir,
+        raw_dir,
+        seed,
+        count,
+        threads,
     )
 
 
 def aux_pool(
-    bench: Benchmark, prepared_dir: str | Path, raw_dir: str | Path | None, seed: int, count: int | None
+    bench: Benchmark,
+    prepared_dir: str | Path,
+    raw_dir: str | Path | None,
+    seed: int,
+    count: int | None,
+    threads: int = 1,
 ) -> Derived:
     """The auxiliary outlier pool of a catalog benchmark (e.g. 300K random images for OE)."""
     if bench.aux_source is None:
         raise ValueError(f"benchmark '{bench.name}' has no auxiliary outlier pool")
-    return _outliers(bench, bench.aux_source, f"{bench.name}/aux", prepared_dir, raw_dir, seed, count)
+    return _outliers(
+        bench, bench.aux_source, f"{bench.name}/aux", prepared_dir, raw_dir, seed, count, threads
+    )
 
 
-def _outliers(bench, source, key, prepared_dir, raw_dir, seed, count) -> Derived:
+def _outliers(bench, source, key, prepared_dir, raw_dir, seed, count, threads=1) -> Derived:
     rng = _rng(seed, key)
     x, _, details = _read_split(
-        source, prepared_dir, raw_dir, bench.image_size, lambda labels: _subset(len(labels), count, rng)
+        source,
+        prepared_dir,
+        raw_dir,
+        bench.image_size,
+        lambda labels: _subset(len(labels), count, rng),
+        threads,
     )
     return _to_rgb(x, bench.image_size), np.full(len(x), -1, dtype=np.int64), details

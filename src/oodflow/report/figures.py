@@ -6,7 +6,7 @@ fraction of OOD accepted and the y axis the fraction of ID kept (FPR@95 is read 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import matplotlib
 
@@ -62,6 +62,51 @@ def histograms(
         ax.axis("off")
     fig.suptitle(title)
     fig.tight_layout()
+    _save(fig, out, dpi)
+
+
+def comparison_histograms(
+    runs: Mapping[str, Mapping[str, np.ndarray]],
+    ood_sets: Sequence[str],
+    *,
+    title: str,
+    out: str,
+    bins: int = 50,
+    dpi: int = 120,
+) -> None:
+    """Score distributions of several runs side by side: one row per OOD set, one column per run.
+
+    ``runs`` maps a run name to its score arrays (``id`` = ID test, plus one per OOD set). Each panel
+    shows ID vs that OOD set on bins shared by the two, titled with FPR@95 and AUROC; the columns
+    keep their own x range, since fine-tuning moves a score's scale (energy margins).
+    """
+    names = list(runs)
+    fig, axes = plt.subplots(
+        len(ood_sets), len(names), figsize=(4.2 * len(names), 2.4 * len(ood_sets)), squeeze=False
+    )
+    for col, run in enumerate(names):
+        scores = runs[run]
+        for row, ood in enumerate(ood_sets):
+            ax = axes[row, col]
+            id_scores, values = scores["id"], scores[ood]
+            lo, hi = np.percentile(np.concatenate([id_scores, values]), [0.5, 99.5])
+            if lo == hi:
+                lo, hi = lo - 0.5, hi + 0.5
+            edges = np.linspace(lo, hi, bins + 1)
+            ax.hist(
+                np.clip(id_scores, lo, hi), edges, density=True, alpha=0.55, label="ID test", color="tab:blue"
+            )
+            ax.hist(np.clip(values, lo, hi), edges, density=True, alpha=0.55, label=ood, color="tab:red")
+            ax.set_title(
+                f"{run} | {ood}: FPR@95 {100 * fpr_at_95_tpr(id_scores, values):.1f}, "
+                f"AUROC {100 * auroc(id_scores, values):.1f}",
+                fontsize=8,
+            )
+            ax.tick_params(labelsize=7)
+            ax.legend(fontsize=6)
+        axes[-1, col].set_xlabel("score (higher = more ID)", fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))  # room for the title
     _save(fig, out, dpi)
 
 
