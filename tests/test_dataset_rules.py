@@ -124,6 +124,9 @@ def test_paper_config_resolves_offline(config, tmp_path):
     proc = snakemake(tmp_path, "--configfile", str(config), "--dry-run", cores=1, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "rule train:" in proc.stdout and "rule download_dataset:" in proc.stdout
+    # the paper config replaces config/config.yaml: none of the default's runs leak into it
+    trained = set(re.findall(r"rule train:.*?wildcards: run=([\w-]+)", proc.stdout, flags=re.S))
+    assert trained == set(yaml.safe_load(config.read_text())["runs"])
     # the `datasets` target prepares what `python -m oodflow.datasets` lists (and tracks)
     plan = snakemake(tmp_path, "datasets", "--configfile", str(config), "--dry-run", cores=1).stdout
     prepared = re.findall(r"rule prepare_dataset:.*?wildcards: ds=(\w+)", plan, flags=re.S)
