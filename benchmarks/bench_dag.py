@@ -114,11 +114,15 @@ def scoring_cost(workdir: Path, config: dict) -> dict[str, float]:
     return {"scores": len(names), "from_cache_s": cached, "network_per_score_s": network}
 
 
+#: files that are not byte-stable by design: the Optuna study database holds timestamps
+NOT_BYTE_STABLE = ("study.db",)
+
+
 def tree_digest(results: Path) -> dict[str, str]:
     return {
         str(p.relative_to(results)): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(results.rglob("*"))
-        if p.is_file()
+        if p.is_file() and p.name not in NOT_BYTE_STABLE
     }
 
 

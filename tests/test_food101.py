@@ -49,7 +49,8 @@ def test_paper_config_is_the_documented_setup():
         0.1,
         256,
     )
-    assert cfg["report"]["comparisons"][0]["scores"] == ["energy"]
+    assert set(ft["hpo"]["params"]) == {"lr", "m_in", "m_out"}  # the paper's Optuna search
+    assert cfg["report"]["comparisons"][0]["scores"] == ["energy", "cores"]
 
 
 def test_every_benchmark_reads_existing_catalog_splits():
@@ -142,6 +143,7 @@ def tiny_food_config(tmp_path: Path) -> Path:
     for run in raw["runs"].values():
         run.update(model="mobilenet_v3_small", model_args={"width": 0.25}, epochs=1, batch_size=8)
     raw["runs"]["energy_ft"]["method_args"]["aux_batch_size"] = 4
+    raw["runs"]["energy_ft"]["hpo"].update(n_trials=2, epochs=1, holdout=4)
     raw["plots"] = {"dpi": 50, "bins": 10}
     path = tmp_path / "food101_tiny.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
@@ -159,6 +161,7 @@ def test_paper_report_runs_end_to_end_on_fake_data(tmp_path):
         f"{out}/tables/compare_energy_ft_vs_baseline.md",
         f"{out}/tables/compare_energy_ft_vs_baseline.tex",
         f"{out}/figures/compare_energy_ft_vs_baseline/hist_energy.png",
+        f"{out}/figures/compare_energy_ft_vs_baseline/hist_cores.png",
     ]
     # The fake datasets have no Snakemake records: only mtimes may decide (as after `dvc pull`).
     mtime = ("--rerun-triggers", "mtime")
@@ -171,13 +174,15 @@ def test_paper_report_runs_end_to_end_on_fake_data(tmp_path):
         for role, run in (("baseline", "baseline"), ("candidate", "energy_ft")):
             hit = metrics[
                 (metrics.run == run)
-                & (metrics.score == "energy")
+                & (metrics.score == row.score)
                 & (metrics.ood_set == row.ood_set)
                 & (metrics.metric == "FPR@95")
             ]
             assert getattr(row, role) == pytest.approx(100 * hit.value.iloc[0], abs=1e-3)
-    assert list(table.ood_set) == ["ID accuracy", *TINY_OOD, "near-OOD mean", "far-OOD mean", "mean"]
-    assert list(table.group.fillna("")) == ["", "near", "near", "far", "near", "far", ""]
+    per_score = [*TINY_OOD, "near-OOD mean", "far-OOD mean", "mean"]
+    assert list(table.ood_set) == ["ID accuracy", *per_score, *per_score]  # energy, then cores
+    assert list(table.score) == ["-", *["energy"] * 6, *["cores"] * 6]
+    assert list(table.group.fillna("")) == ["", *["near", "near", "far", "near", "far", ""] * 2]
     md = (work / out / "tables" / "compare_energy_ft_vs_baseline.md").read_text()
     assert "| dtd | near |" in md and "| 25.32 | 18.40 | +6.92 |" in md  # reported beside ours
     tex = (work / out / "tables" / "compare_energy_ft_vs_baseline.tex").read_text()
