@@ -124,7 +124,9 @@ def train(
     stored in every checkpoint, and a checkpoint is resumed only if its config is equal.
     Methods with ``uses_aux`` (outlier exposure) get a batch of ``aux_split`` per step: the pool is
     shuffled each epoch with the epoch's generator and cycled if it is shorter than the ID data.
-    ``init_state`` (fine-tuning) replaces the seeded initial weights.
+    ``init_state`` (fine-tuning) replaces the seeded initial weights. A method with a
+    ``set_epoch(epoch, seed)`` hook is told each epoch before its first step (so its randomness can
+    follow ``(seed, epoch, step)`` and survive a resume).
     """
     run, seed = config["run"], config["seed"]
     policy = BENCHMARKS.get(config["benchmark"]["name"]).augment
@@ -164,6 +166,8 @@ def train(
     for epoch in bar:
         gen = torch.Generator().manual_seed(derive_seed(seed, "batches", epoch))
         torch.manual_seed(derive_seed(seed, "torch", epoch))  # dropout and other in-model randomness
+        if hasattr(method, "set_epoch"):  # a method's own randomness (AOE's attacks) follows (seed, epoch)
+            method.set_epoch(epoch, seed)
         order = torch.randperm(len(train_split), generator=gen)
         if method.uses_aux:
             aux_order = torch.randperm(len(aux_split), generator=gen)

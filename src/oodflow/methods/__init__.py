@@ -8,12 +8,13 @@ METHODS = Registry(
         "ce": "oodflow.methods.ce:CrossEntropy",
         "oe": "oodflow.methods.outlier_exposure:OutlierExposure",
         "energy_ft": "oodflow.methods.outlier_exposure:EnergyFineTune",
+        "aoe": "oodflow.methods.adversarial_oe:AdversarialOutlierExposure",
     },
 )
 
 #: Methods that train on the auxiliary outlier pool (the workflow gives them ``aux.npz``); kept here
 #: so the workflow can tell without importing torch. A test checks it against the classes.
-AUX_METHODS = frozenset({"oe", "energy_ft"})
+AUX_METHODS = frozenset({"oe", "energy_ft", "aoe"})
 
 #: Each method's keyword arguments, so the config can check hyper-parameter search names (``hpo``)
 #: without importing torch. A test checks them against the classes' signatures.

@@ -3,7 +3,7 @@
 Both methods take the ID batch ``(x, y)`` and an outlier batch ``x_aux`` and run the model once on
 their concatenation (so batch norm sees both, as in the references). Each term is averaged over its
 own part of the batch (Hendrycks et al.; Liu et al.), not over the concatenated batch as
-pytorch-ood's losses do (methods.md section 0.1).
+pytorch-ood's losses do (methods.md section 0.1); :func:`oe_objective` offers both reductions.
 """
 
 from __future__ import annotations
@@ -28,6 +28,35 @@ def oe_term(logits_out: torch.Tensor) -> torch.Tensor:
     return (torch.logsumexp(logits_out, dim=1) - logits_out.mean(dim=1)).mean()
 
 
+OE_LOSSES = ("hendrycks", "pytorch_ood")
+
+
+def oe_objective(
+    logits_in: torch.Tensor,
+    y: torch.Tensor,
+    logits_out: torch.Tensor,
+    lam: float = 0.5,
+    reduction: str = "hendrycks",
+) -> torch.Tensor:
+    r"""The outlier-exposure loss on ID logits (labels ``y``) and outlier logits.
+
+    With :math:`u_j = \operatorname{lse} f(x_j) - \overline{f(x_j)}` per outlier:
+
+    * ``"hendrycks"`` (the OE paper and code): each term averaged over its own part of the batch,
+      :math:`\frac{1}{B_{in}}\sum_i \mathrm{CE}_i + \lambda \frac{1}{B_{out}}\sum_j u_j`;
+    * ``"pytorch_ood"`` (pytorch-ood ``OutlierExposureLoss``, used by AOE; methods.md section 0.1):
+      one mean over the concatenated batch, :math:`\frac{\sum_i \mathrm{CE}_i + \lambda \sum_j u_j}
+      {B_{in} + B_{out}}`; with equal batch sizes this is half the Hendrycks value.
+    """
+    if reduction == "hendrycks":
+        return F.cross_entropy(logits_in, y) + lam * oe_term(logits_out)
+    if reduction == "pytorch_ood":
+        u = torch.logsumexp(logits_out, dim=1) - logits_out.mean(dim=1)
+        total = F.cross_entropy(logits_in, y, reduction="sum") + lam * u.sum()
+        return total / (len(logits_in) + len(logits_out))
+    raise ValueError(f"unknown OE loss reduction '{reduction}'; valid: {', '.join(OE_LOSSES)}")
+
+
 def energy(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     r"""Free energy :math:`E(x) = -T \operatorname{lse}_k f_k(x) / T` (lower = more ID)."""
     return -temperature * torch.logsumexp(logits / temperature, dim=1)
@@ -43,19 +72,23 @@ class OutlierExposure:
     Args:
         lam: weight :math:`\lambda` of the outlier term (0.5 in the paper).
         aux_batch_size: outliers per step (the reference uses twice the ID batch).
+        oe_loss: ``"hendrycks"`` (above) or ``"pytorch_ood"``, the mean over the concatenated batch
+            that AOE trains with (see :func:`oe_objective`).
     """
 
     uses_aux = True
 
-    def __init__(self, lam: float = 0.5, aux_batch_size: int = 128) -> None:
+    def __init__(self, lam: float = 0.5, aux_batch_size: int = 128, oe_loss: str = "hendrycks") -> None:
         if lam < 0 or aux_batch_size < 1:
             raise ValueError(f"need lam >= 0 and aux_batch_size >= 1, got {lam}, {aux_batch_size}")
-        self.lam, self.aux_batch_size = lam, aux_batch_size
+        if oe_loss not in OE_LOSSES:
+            raise ValueError(f"unknown oe_loss '{oe_loss}'; valid: {', '.join(OE_LOSSES)}")
+        self.lam, self.aux_batch_size, self.oe_loss = lam, aux_batch_size, oe_loss
 
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_aux: torch.Tensor | None = None):
         """Return (loss, ID logits) for one batch."""
         logits_in, logits_out = _forward(model, x, x_aux)
-        return F.cross_entropy(logits_in, y) + self.lam * oe_term(logits_out), logits_in
+        return oe_objective(logits_in, y, logits_out, self.lam, self.oe_loss), logits_in
 
 
 class EnergyFineTune:
