@@ -20,7 +20,25 @@ AUX_METHODS = frozenset({"oe", "energy_ft", "aoe"})
 #: without importing torch. A test checks them against the classes' signatures.
 METHOD_ARGS = {
     "ce": ("label_smoothing",),
-    "oe": ("lam", "aux_batch_size"),
+    "oe": ("lam", "aux_batch_size", "oe_loss"),
+    "aoe": (
+        "attack",
+        "eps",
+        "alpha",
+        "steps",
+        "decay",
+        "lam",
+        "aux_batch_size",
+        "oe_loss",
+        "mean",
+        "std",
+        "clip",
+        "raw_outliers",
+        "grad_wrt_inliers",
+        "clip_start_only",
+        "shared_noise",
+        "seed",
+    ),
     "energy_ft": ("lam", "m_in", "m_out", "aux_batch_size"),
 }
 
