@@ -19,6 +19,7 @@ include: "rules/train.smk"
 include: "rules/features.smk"
 include: "rules/scores.smk"
 include: "rules/report.smk"
+include: "rules/adversarial.smk"
 
 
 rule all:

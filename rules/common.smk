@@ -46,11 +46,17 @@ CACHED_SETS = ["train", *EVAL_SETS.values()]
 
 # Two-run comparison tables and figures (report.comparisons), by name.
 COMPARISONS = {spec["name"]: spec for spec in config["report"]["comparisons"]}
+# Adversarial evaluation (config `adversarial`, absent: off) of these runs; sweeps (expanded into
+# runs by the validation) by name, each with a metric-vs-value table and figure.
+ADVERSARIAL = config.get("adversarial")
+ADV_RUNS = [] if ADVERSARIAL is None else (ADVERSARIAL["runs"] or RUNS)
+SWEEPS = list(config["sweeps"])
 
 
 wildcard_constraints:
     run="|".join(RUNS),
     comparison="|".join(COMPARISONS) or "(?!)",
+    sweep="|".join(SWEEPS) or "(?!)",
     score="|".join(SCORES),
     ood="[A-Za-z0-9_]+",
     dataset="train|val|test|ood/[A-Za-z0-9_]+",
@@ -123,7 +129,36 @@ def final_outputs():
         *expand(f"{OUT}/figures/hpo/{{run}}_history.png", run=HPO_RUNS),
         *expand(f"{OUT}/figures/hpo/{{run}}_importance.png", run=HPO_RUNS),
         *comparison_outputs(),
+        *adversarial_outputs(),
+        *expand(f"{OUT}/tables/sweep_{{sweep}}.csv", sweep=SWEEPS),
+        *expand(f"{OUT}/figures/sweep_{{sweep}}.png", sweep=SWEEPS),
     ]
+
+
+def adversarial_outputs():
+    if ADVERSARIAL is None:
+        return []
+    return [f"{OUT}/tables/adversarial.csv", f"{OUT}/figures/adversarial_auroc.png"]
+
+
+def adversarial_inputs(wildcards):
+    """The run's model, the ID test split and every OOD set (inputs, not feature caches)."""
+    inputs = {
+        "model": f"{OUT}/runs/{wildcards.run}/model.pt",
+        "id": f"{OUT}/data/test.npz",
+    }
+    for name in OOD_SETS:
+        inputs[f"ood_{name}"] = f"{OUT}/data/ood/{name}.npz"
+    return inputs
+
+
+def adversarial_params(wildcards):
+    """What determines a run's adversarial metrics (not the list of evaluated runs)."""
+    return canonical({k: v for k, v in ADVERSARIAL.items() if k != "runs"})
+
+
+def sweep_params(wildcards):
+    return canonical(config["sweeps"][wildcards.sweep])
 
 
 def comparison_outputs():

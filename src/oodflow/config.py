@@ -76,12 +76,27 @@ def _check_kwargs(
 
 def validate(config: Mapping[str, Any], schema: dict | None = None) -> dict:
     """Return a validated deep copy of ``config`` with defaults filled in."""
+    from oodflow.sweeps import SweepError, expand_sweeps
+
     cfg = copy.deepcopy(dict(config))
-    validator = _Validator(schema or load_schema())
-    errors = sorted(validator.iter_errors(cfg), key=lambda e: list(e.absolute_path))
-    if errors:
-        err = errors[0]
-        raise ConfigError(f"config error at {_key(err.absolute_path)}: {err.message}")
+    schema = schema or load_schema()
+    validator = _Validator(schema)
+    _schema_check(validator, cfg)
+    run_validator = _Validator({**schema["$defs"]["run"], "$defs": schema["$defs"]})
+
+    def with_defaults(spec: Mapping[str, Any]) -> dict:
+        spec = copy.deepcopy(dict(spec))
+        for _ in run_validator.iter_errors(spec):  # fills the defaults; the schema check reports errors
+            pass
+        return spec
+
+    try:
+        expand_sweeps(cfg, schema["$defs"]["run"], with_defaults)
+    except SweepError as err:
+        raise ConfigError(str(err)) from None
+    _schema_check(validator, cfg)  # the swept runs get their defaults and checks
+    if not cfg["runs"]:
+        raise ConfigError("config error at runs: no runs (give runs, sweeps or both)")
     # Registry checks: cheap, lazy registries (nothing heavy is imported to list names).
     from oodflow.data import BENCHMARKS
     from oodflow.methods import METHODS
@@ -123,7 +138,28 @@ def validate(config: Mapping[str, Any], schema: dict | None = None) -> dict:
         _check_kwargs(SCORES.get(name), params, f"scores.{name}", f"score '{name}'")
     check_dataset_options(cfg["datasets"])
     _check_comparisons(cfg, bench.ood_sets)
+    _check_adversarial(cfg)
     return cfg
+
+
+def _schema_check(validator, cfg: dict) -> None:
+    """Validate ``cfg`` against the schema (filling in defaults); the first error names its key."""
+    errors = sorted(validator.iter_errors(cfg), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = errors[0]
+        raise ConfigError(f"config error at {_key(err.absolute_path)}: {err.message}")
+
+
+def _check_adversarial(cfg: Mapping[str, Any]) -> None:
+    """``adversarial.runs`` names runs of the config (sweeps included)."""
+    adv = cfg.get("adversarial")
+    if adv is None or adv["runs"] is None:
+        return
+    for i, run in enumerate(adv["runs"]):
+        if run not in cfg["runs"]:
+            raise ConfigError(
+                f"config error at adversarial.runs.{i}: unknown run '{run}'; runs: {', '.join(cfg['runs'])}"
+            )
 
 
 def _check_comparisons(cfg: Mapping[str, Any], ood_sets: tuple[str, ...]) -> None:

@@ -219,11 +219,12 @@ def run_config(config: Mapping[str, Any], run: str) -> dict[str, Any]:
     auxiliary pool is, for methods that train on it and for runs with a hyper-parameter search
     (``hpo``, validated on held-out aux images), and so is the run a fine-tuned run starts from.
     The ``hpo`` block is part of it except ``storage``, which says where trials are kept, not what
-    they compute (and may name a database server).
+    they compute (and may name a database server). Methods that need the benchmark's normalisation
+    get it here (:func:`with_normalisation`), so it is recorded with the run.
     """
     from oodflow.methods import AUX_METHODS
 
-    spec = dict(config["runs"][run])
+    spec = with_normalisation(config, dict(config["runs"][run]))
     bench = {**data_config(config, "id"), "image_format": config["benchmark"]["image_format"]}
     if spec["method"] in AUX_METHODS or spec.get("hpo") is not None:
         bench["aux_size"] = config["benchmark"]["aux_size"]
@@ -234,6 +235,35 @@ def run_config(config: Mapping[str, Any], run: str) -> dict[str, Any]:
     if parent is not None:  # a fine-tuned run changes whenever the run it starts from changes
         out["init"] = run_config(config, parent)
     return out
+
+
+#: Methods that take the benchmark's per-channel ``mean``/``std`` (pixel-unit eps, clipping); the
+#: workflow fills them in when a run gives neither.
+NORMALISED_METHODS = frozenset({"aoe"})
+
+
+def with_normalisation(config: Mapping[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """Run ``spec`` with the benchmark's ``mean``/``std`` in ``method_args`` for a method of
+    :data:`NORMALISED_METHODS` whose ``method_args`` have neither key (a copy; other runs unchanged).
+
+    ``mean: null, std: null`` in the config opts out (eps in model-input units, no clipping). With
+    ``image_format`` rgb32 a grey benchmark's single value is repeated per channel, as the inputs are.
+    """
+    args = spec.get("method_args", {})
+    if spec["method"] not in NORMALISED_METHODS or "mean" in args or "std" in args:
+        return spec
+    mean, std = normalisation(config)
+    return {**spec, "method_args": {**args, "mean": mean, "std": std}}
+
+
+def normalisation(config: Mapping[str, Any]) -> tuple[list[float], list[float]]:
+    """The benchmark's per-channel ``mean``/``std`` of the model input, one value per channel of the
+    configured ``image_format`` (a grey benchmark served as RGB repeats its single value)."""
+    bench = _benchmark(config)
+    mean, std = list(bench.mean), list(bench.std)
+    if len(mean) == 1 and config["benchmark"]["image_format"].startswith("rgb"):
+        mean, std = mean * 3, std * 3
+    return mean, std
 
 
 def _load_split(path: str, bench, fmt: str):
@@ -582,6 +612,82 @@ def evaluate(
     frame = long_form_metrics(config, score_files, test_caches, subsets)
     write_text(csv_out, frame.to_csv(index=False, float_format="%.6f", lineterminator="\n"))
     write_json(json_out, summary_json(frame))
+
+
+def adversarial_eval(
+    config: Mapping[str, Any],
+    run: str,
+    model_pt: str,
+    id_npz: str,
+    ood_npz: Mapping[str, str],
+    out: str,
+    threads: int = 1,
+) -> None:
+    """Adversarial OOD metrics of one run (config ``adversarial``; :mod:`oodflow.adversarial`).
+
+    Every ID test and OOD input (``ood_npz``: OOD set -> data npz) gets one FGSM step per eps away
+    from class ``target``; the scores of the perturbed inputs give one CSV row per OOD set x score x
+    eps with AUROC, AUPR-In, AUPR-Out and FPR@95 (:func:`oodflow.report.adversarial.adversarial_frame`).
+    """
+    from oodflow.adversarial import adversarial_auroc_table, adversarial_scores
+    from oodflow.attacks.outlier import pixel_space
+    from oodflow.data.benchmarks import load_inputs
+    from oodflow.report.adversarial import adversarial_frame
+    from oodflow.seeding import configure_determinism, resolve_device
+    from oodflow.training import load_model
+
+    adv = config["adversarial"]
+    configure_determinism(threads)
+    device = resolve_device(config["device"])
+    model, _ = load_model(model_pt, device)
+    scale, bounds = pixel_space(*normalisation(config))
+    kwargs = {
+        "target": adv["target"],
+        "batch_size": adv["batch_size"],
+        "eps_scale": scale if adv["units"] == "pixel" else None,
+        "clip": bounds if adv["clip"] else None,
+        "device": device,
+    }
+    bench, fmt = _benchmark(config), config["benchmark"]["image_format"]
+    start = time.perf_counter()
+
+    def scores_of(path: str) -> dict[str, np.ndarray]:
+        x, _ = load_inputs(path, bench, fmt)
+        return adversarial_scores(model, x, adv["eps"], adv["scores"], **kwargs)
+
+    id_scores = scores_of(id_npz)
+    ood_scores = {name: scores_of(ood_npz[name]) for name in config["benchmark"]["ood_sets"]}
+    rows = adversarial_auroc_table(adv["eps"], id_scores, ood_scores, accumulate=adv["accumulate"])
+    spec = config["runs"][run]
+    frame = adversarial_frame(rows, benchmark=bench.name, run=run, model=spec["model"], method=spec["method"])
+    write_text(out, frame.to_csv(index=False, float_format="%.6f", lineterminator="\n"))
+    _log(f"adversarial {run}: {len(frame)} rows in {time.perf_counter() - start:.1f} s")
+
+
+def adversarial_report(
+    config: Mapping[str, Any], run_csvs: Sequence[str], csv_out: str, png_out: str
+) -> None:
+    """All runs' adversarial rows in one CSV (in the given order) and the AUROC-vs-eps figure."""
+    from oodflow.report.adversarial import adversarial_figure, combine
+
+    frame = combine(run_csvs)
+    write_text(csv_out, frame.to_csv(index=False, float_format="%.6f", lineterminator="\n"))
+    title = f"{config['benchmark']['name']}: adversarial AUROC (mean over OOD sets)"
+    adversarial_figure(frame, out=png_out, title=title, dpi=config["plots"]["dpi"])
+
+
+def sweep_report(config: Mapping[str, Any], sweep: str, metrics_csv: str, csv_out: str, png_out: str) -> None:
+    """Metrics of a sweep's runs against the swept value (config ``sweeps.<sweep>``), from metrics.csv."""
+    import pandas as pd
+
+    from oodflow.report.sweeps import sweep_figure, sweep_table
+    from oodflow.sweeps import sweep_runs
+
+    spec = config["sweeps"][sweep]
+    table = sweep_table(pd.read_csv(metrics_csv), sweep_runs(sweep, spec), sweep, spec["param"])
+    write_text(csv_out, table.to_csv(index=False, float_format="%.6f", lineterminator="\n"))
+    title = f"{config['benchmark']['name']}: sweep {sweep} ({spec['param']})"
+    sweep_figure(table, out=png_out, title=title, dpi=config["plots"]["dpi"])
 
 
 def tables(metrics_csv: str, md_out: str, tex_out: str) -> None:

@@ -1,0 +1,56 @@
+# Adversarial OOD evaluation (config `adversarial`) and sweep figures (config `sweeps`).
+
+
+rule adversarial_eval:
+    input:
+        unpack(adversarial_inputs),
+    output:
+        f"{OUT}/tables/adversarial/{{run}}.csv",
+    log:
+        f"{LOGS}/adversarial/{{run}}.log",
+    benchmark:
+        f"{LOGS}/benchmarks/adversarial/{{run}}.tsv"
+    conda:
+        "../envs/oodflow.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        adversarial=adversarial_params,
+    script:
+        "../scripts/adversarial_eval.py"
+
+
+rule adversarial_report:
+    input:
+        expand(f"{OUT}/tables/adversarial/{{run}}.csv", run=ADV_RUNS),
+    output:
+        csv=f"{OUT}/tables/adversarial.csv",
+        png=f"{OUT}/figures/adversarial_auroc.png",
+    log:
+        f"{LOGS}/report/adversarial.log",
+    conda:
+        "../envs/oodflow.yaml"
+    threads: 1
+    params:
+        plots=canonical(config["plots"]),
+    script:
+        "../scripts/adversarial_report.py"
+
+
+rule sweep_report:
+    input:
+        f"{OUT}/tables/metrics.csv",
+    output:
+        csv=f"{OUT}/tables/sweep_{{sweep}}.csv",
+        png=f"{OUT}/figures/sweep_{{sweep}}.png",
+    log:
+        f"{LOGS}/report/sweep_{{sweep}}.log",
+    conda:
+        "../envs/oodflow.yaml"
+    threads: 1
+    params:
+        sweep=sweep_params,
+        plots=canonical(config["plots"]),
+    script:
+        "../scripts/sweep_report.py"
