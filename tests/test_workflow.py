@@ -225,3 +225,45 @@ def test_fine_tuned_run_waits_for_its_parent(tmp_path):
     plan = snakemake(tmp_path, "--configfile", str(path), "--dry-run").stdout
     block = next(b for b in plan.split("\n\n") if "rule train:" in b and "run=ft" in b)
     assert "runs/tiny/model.pt" in block and "data/aux.npz" in block
+
+
+def test_aoe_sweep_with_adversarial_evaluation(tmp_path):
+    """A tiny baseline, an EBA-AOE sweep run fine-tuned from it, and the adversarial evaluation."""
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["benchmark"]["ood_sets"] = ["textures", "uniform"]
+    config["runs"]["tiny"]["epochs"] = 1
+    config["scores"] = {"msp": {}, "energy": {}}
+    template = {**config["runs"]["tiny"], "method": "aoe", "init_from": "tiny"}
+    template["method_args"] = {"attack": "eba", "aux_batch_size": 16}
+    config["sweeps"] = {"aoe_eps": {"template": template, "param": "method_args.eps", "values": [0.5]}}
+    config["adversarial"] = {"eps": [0.0, 0.3]}
+    path = tmp_path / "aoe.yaml"
+    path.write_text(yaml.safe_dump(config))
+    snakemake(tmp_path, "--configfile", str(path))
+    out = tmp_path / OUT
+    runs = ["tiny", "aoe_eps-0p5"]
+    adv = pd.read_csv(out / "tables" / "adversarial.csv")
+    assert list(adv.columns) == ["benchmark", "run", "model", "method", "score", "ood_set", "eps",
+                                 "AUROC", "AUPR-In", "AUPR-Out", "FPR@95"]  # fmt: skip
+    assert len(adv) == len(runs) * 2 * 2 * 2  # runs x OOD sets x scores x eps
+    assert list(dict.fromkeys(adv.run)) == runs
+    for run in runs:
+        per_run = pd.read_csv(out / "tables" / "adversarial" / f"{run}.csv")
+        assert per_run.equals(adv[adv.run == run].reset_index(drop=True))
+    # eps = 0 is the clean evaluation: the same AUROC as metrics.csv (written with 6 decimals)
+    clean = pd.read_csv(out / "tables" / "metrics.csv")
+    clean = clean[clean.metric == "AUROC"].merge(adv[adv.eps == 0], on=["run", "score", "ood_set"])
+    assert len(clean) == len(runs) * 2 * 2
+    np.testing.assert_allclose(clean.AUROC, clean.value, atol=2e-6)
+    # the attack changes the scores: some eps > 0 row differs from its clean one
+    assert not np.allclose(adv[adv.eps == 0].AUROC.values, adv[adv.eps > 0].AUROC.values)
+    sweep = pd.read_csv(out / "tables" / "sweep_aoe_eps.csv")
+    assert sweep[["value", "run"]].drop_duplicates().values.tolist() == [[0.5, "aoe_eps-0p5"]]
+    for png in ("adversarial_auroc.png", "sweep_aoe_eps.png"):
+        assert (out / "figures" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the fine-tuned run records the benchmark's normalisation it trained with
+    from oodflow import checkpoint
+
+    args = checkpoint.load(out / "runs" / "aoe_eps-0p5" / "model.pt")["config"]["run"]["method_args"]
+    assert args == {"attack": "eba", "aux_batch_size": 16, "eps": 0.5, "mean": [0.1307], "std": [0.3081]}
+    assert "Nothing to be done" in snakemake(tmp_path, "--configfile", str(path), "--dry-run").stdout
