@@ -292,10 +292,10 @@ def sample(generator: Any, count: int, sigma: float, seed: int, batch_size: int 
     rng = torch.Generator().manual_seed(derive_seed(seed, "gan-sample", format_sigma(sigma)))
     device = next(generator.parameters()).device
     generator.eval()
+    eps = torch.randn(count, generator.latent_dim, generator=rng)  # all at once: batch-size independent
     parts = []
     with torch.inference_mode():
         for i in range(0, count, batch_size):
-            eps = torch.randn(min(batch_size, count - i), generator.latent_dim, generator=rng)
-            x = generator((eps * float(sigma)).to(device))
+            x = generator((eps[i : i + batch_size] * float(sigma)).to(device))
             parts.append(torch.round(x.clamp(0, 1) * 255).to(torch.uint8).cpu().numpy())
     return np.concatenate(parts)
