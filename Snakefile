@@ -14,6 +14,7 @@ if not workflow.config_settings.configfiles:
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/datasets.smk"
+include: "rules/gan.smk"
 include: "rules/hpo.smk"
 include: "rules/train.smk"
 include: "rules/features.smk"

@@ -15,11 +15,15 @@ from oodflow.scores import NETWORK_SCORES
 from oodflow.steps import (
     catalog_datasets,
     data_config,
+    gan_config,
     parser_args,
     prepared_with,
     run_config,
     uses_aux,
+    uses_gan,
 )
+from oodflow.data.catalog import gan_dataset
+from oodflow.gan import format_sigma
 
 try:
     _validated = oodflow_config.validate(config)
@@ -62,6 +66,7 @@ wildcard_constraints:
     dataset="train|val|test|ood/[A-Za-z0-9_]+",
     ds="[a-z0-9_]+",
     filename="[^/]+",
+    sigma=r"[0-9]+\.[0-9]+",
 
 
 # Catalog benchmarks build their auxiliary outlier pool only when a method asks for it (outlier
@@ -214,6 +219,18 @@ def aux_data_params(wildcards):
     return canonical(data_config(config, "aux"))
 
 
+def gan_params(wildcards):
+    """The config that determines the in-workflow GAN."""
+    return canonical(gan_config(config))
+
+
+def gan_pool_inputs(wildcards):
+    """The trained GAN's samples, or the prepared folder of the published file (benchmark.gan.source)."""
+    if config["benchmark"]["gan"]["source"] == "published":
+        return dataset_folders(gan_dataset(wildcards.sigma))
+    return {"samples": f"{OUT}/gan/samples-{wildcards.sigma}.npz"}
+
+
 def run_params(wildcards):
     """The config that determines a trained model."""
     return canonical(run_config(config, wildcards.run))
@@ -224,7 +241,9 @@ def train_inputs(wildcards):
     and, for runs with a search (hpo), its best parameters and held-out aux images."""
     spec = config["runs"][wildcards.run]
     inputs = {"train": f"{OUT}/data/train.npz", "val": f"{OUT}/data/val.npz"}
-    if spec["method"] in AUX_METHODS:
+    if uses_gan(spec):
+        inputs["aux"] = f"{OUT}/data/gan/{format_sigma(spec['outliers']['sigma'])}.npz"
+    elif spec["method"] in AUX_METHODS:
         inputs["aux"] = f"{OUT}/data/aux.npz"
     if spec["init_from"] is not None:
         inputs["init"] = f"{OUT}/runs/{spec['init_from']}/model.pt"

@@ -9,4 +9,6 @@ from oodflow import steps  # noqa: E402
 
 sm = snakemake  # noqa: F821
 wc = sm.wildcards
-steps.comparison_figure(sm.config, wc.comparison, wc.score, sm.input.baseline, sm.input.candidate, sm.output[0])
+steps.comparison_figure(
+    sm.config, wc.comparison, wc.score, sm.input.baseline, sm.input.candidate, sm.output[0]
+)

@@ -138,6 +138,9 @@ def validate(config: Mapping[str, Any], schema: dict | None = None) -> dict:
         _check_kwargs(SCORES.get(name), params, f"scores.{name}", f"score '{name}'")
     check_dataset_options(cfg["datasets"])
     _check_comparisons(cfg, bench.ood_sets)
+    for run, spec in cfg["runs"].items():
+        if spec.get("outliers") is not None:
+            _check_outliers(run, spec, cfg["benchmark"]["gan"], bench)
     _check_adversarial(cfg)
     return cfg
 
@@ -212,6 +215,43 @@ def check_dataset_options(datasets: Mapping[str, Any]) -> None:
             f"datasets.{name}.parser_args",
             f"the parser of '{name}' ({spec.parser})",
             supplied=PARSER_SUPPLIED,
+        )
+
+
+def _check_outliers(run: str, spec: Mapping[str, Any], gan: Mapping[str, Any], bench: Any) -> None:
+    """``runs.<run>.outliers``: an outlier method; GAN outliers need no hpo and, when published, a
+    published sigma and a benchmark stored as 32x32 RGB; ``count`` is for GAN outliers only."""
+    from oodflow.data.catalog import gan_dataset
+    from oodflow.methods import AUX_METHODS
+
+    where, out = f"runs.{run}.outliers", spec["outliers"]
+    if spec["method"] not in AUX_METHODS:
+        raise ConfigError(
+            f"config error at {where}: method '{spec['method']}' trains on no outliers "
+            f"(outlier methods: {', '.join(sorted(AUX_METHODS))})"
+        )
+    if out["source"] == "aux":
+        if out["count"] is not None:
+            raise ConfigError(f"config error at {where}.count: a count applies to GAN outliers (source: gan)")
+        return
+    if spec.get("hpo") is not None:
+        raise ConfigError(
+            f"config error at {where}: a run with an hpo block validates on the aux pool; use source aux"
+        )
+    if gan["source"] == "published":
+        try:
+            gan_dataset(out["sigma"])
+        except ValueError as err:
+            raise ConfigError(f"config error at {where}.sigma: {err}") from None
+        if bench.source is None or bench.image_size != 32 or len(bench.mean) != 3:
+            raise ConfigError(
+                f"config error at {where}: the published GAN samples are 32x32 RGB, but benchmark "
+                f"'{bench.name}' is stored otherwise; set benchmark.gan.source: trained"
+            )
+    elif out["count"] is not None and out["count"] > gan["samples"]:
+        raise ConfigError(
+            f"config error at {where}.count: {out['count']} outliers of {gan['samples']} GAN samples "
+            "(benchmark.gan.samples)"
         )
 
 

@@ -166,19 +166,38 @@ def data_config(config: Mapping[str, Any], kind: str, ood_set: str | None = None
 
 
 def uses_aux(config: Mapping[str, Any]) -> bool:
-    """Whether a run trains on the auxiliary outlier pool (outlier exposure and the like) or a
-    hyper-parameter search validates on it (``hpo``)."""
+    """Whether a run trains on the auxiliary outlier pool (outlier exposure and the like, unless it
+    takes GAN outliers instead) or a hyper-parameter search validates on it (``hpo``)."""
     from oodflow.methods import AUX_METHODS
 
     return any(
-        spec["method"] in AUX_METHODS or spec.get("hpo") is not None for spec in config["runs"].values()
+        (spec["method"] in AUX_METHODS and not uses_gan(spec)) or spec.get("hpo") is not None
+        for spec in config["runs"].values()
     )
+
+
+def uses_gan(spec: Mapping[str, Any]) -> bool:
+    """Whether a run (its config entry) trains on GAN outliers (``outliers.source: gan``)."""
+    return (spec.get("outliers") or {}).get("source") == "gan"
+
+
+def _gan_pool_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    g = config["benchmark"]["gan"]
+    if g["source"] == "published":
+        return {"source": "published"}
+    return {"source": "trained", "samples": g["samples"], **gan_config(config)["gan"]}
 
 
 def catalog_datasets(config: Mapping[str, Any]) -> list[str]:
     """The catalog datasets a (validated) config needs: its ID data, OOD sets and, when a run
-    trains on outliers, the auxiliary pool; none for the embedded benchmark."""
-    return _benchmark(config).datasets(config["benchmark"]["ood_sets"], aux=uses_aux(config))
+    trains on outliers, the auxiliary pool (none of these for the embedded benchmark); and the
+    published GAN sample files of the runs' sigmas when ``benchmark.gan.source`` is ``published``."""
+    names = _benchmark(config).datasets(config["benchmark"]["ood_sets"], aux=uses_aux(config))
+    if config["benchmark"]["gan"]["source"] == "published":
+        from oodflow.data.catalog import gan_dataset
+
+        names += [gan_dataset(sigma) for sigma in gan_sigmas(config)]
+    return list(dict.fromkeys(names))
 
 
 def parser_args(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
@@ -219,14 +238,18 @@ def run_config(config: Mapping[str, Any], run: str) -> dict[str, Any]:
     auxiliary pool is, for methods that train on it and for runs with a hyper-parameter search
     (``hpo``, validated on held-out aux images), and so is the run a fine-tuned run starts from.
     The ``hpo`` block is part of it except ``storage``, which says where trials are kept, not what
-    they compute (and may name a database server). Methods that need the benchmark's normalisation
-    get it here (:func:`with_normalisation`), so it is recorded with the run.
+    they compute (and may name a database server). A run with GAN outliers (``outliers.source:
+    gan``) depends on ``benchmark.gan`` instead of the aux pool; runs without ``outliers`` keep
+    exactly the params they had before GAN outliers existed. Methods that need the benchmark's
+    normalisation get it here (:func:`with_normalisation`), so it is recorded with the run.
     """
     from oodflow.methods import AUX_METHODS
 
     spec = with_normalisation(config, dict(config["runs"][run]))
     bench = {**data_config(config, "id"), "image_format": config["benchmark"]["image_format"]}
-    if spec["method"] in AUX_METHODS or spec.get("hpo") is not None:
+    if uses_gan(spec):  # GAN outliers replace the aux pool: the GAN's config determines them
+        bench["gan"] = _gan_pool_config(config)
+    elif spec["method"] in AUX_METHODS or spec.get("hpo") is not None:
         bench["aux_size"] = config["benchmark"]["aux_size"]
     if spec.get("hpo") is not None:
         spec["hpo"] = {k: v for k, v in spec["hpo"].items() if k != "storage"}
@@ -299,6 +322,7 @@ def train(
     """
     from oodflow import checkpoint, training
     from oodflow.config import check_parameters
+    from oodflow.gan import format_sigma
     from oodflow.seeding import configure_determinism, resolve_device
 
     config = _with_best_params(config, run, best_json)
@@ -312,6 +336,10 @@ def train(
         aux = _load_split(aux_npz, bench, fmt)
         if config["runs"][run].get("hpo") is not None:
             aux = _subset(aux, _aux_training_indices(aux_npz, len(aux), holdout_npz))
+        if uses_gan(config["runs"][run]):  # aux_npz is the GAN pool (rule gan_pool)
+            out = config["runs"][run]["outliers"]
+            pick = outlier_indices(len(aux), out["count"], config["seed"], format_sigma(out["sigma"]))
+            aux = aux if pick is None else _subset(aux, pick)
     rc = run_config(config, run)
     start = time.perf_counter()
     model, rows = training.train(
@@ -853,3 +881,121 @@ def prepare(
     summary = parse(raw, Path(out_dir), **kwargs)
     write_json(Path(out_dir) / PARSER_ARGS_RECORD, kwargs)
     _log(f"prepared {dataset}: {summary.get('splits')}")
+
+
+# -------------------------------------------------------------------------------- GAN outliers
+def gan_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """What determines the in-workflow GAN: the seed, the ID data and ``benchmark.gan``'s training keys."""
+    g = config["benchmark"]["gan"]
+    keys = ("epochs", "batch_size", "lr", "latent_dim", "width")
+    return {"data": data_config(config, "id"), "gan": {k: g[k] for k in keys}, "seed": config["seed"]}
+
+
+def gan_sigmas(config: Mapping[str, Any]) -> list[str]:
+    """The latent standard deviations (file-name form, e.g. ``"2.0"``) the runs ask GAN outliers for."""
+    from oodflow.gan import format_sigma
+
+    found = {
+        format_sigma(spec["outliers"]["sigma"])
+        for spec in config["runs"].values()
+        if (spec.get("outliers") or {}).get("source") == "gan"
+    }
+    return sorted(found, key=float)
+
+
+def train_gan(
+    config: Mapping[str, Any],
+    train_npz: str,
+    model_out: str,
+    log_out: str,
+    checkpoint_path: str,
+    threads: int = 1,
+) -> None:
+    """Train the DCGAN of ``benchmark.gan`` on the stored ID training set (its labels are ignored)."""
+    from oodflow import checkpoint, gan
+    from oodflow.data.stored import load_set
+    from oodflow.seeding import configure_determinism, resolve_device
+
+    configure_determinism(threads)
+    device = resolve_device(config["device"])
+    x, _ = load_set(train_npz)
+    start = time.perf_counter()
+    gen, rows = gan.train_gan(
+        gan.channels_first(x), config["benchmark"]["gan"], config["seed"], device=device,
+        checkpoint_path=checkpoint_path, log=_log,
+    )  # fmt: skip
+    _log(f"trained the GAN on {len(x)} images ({device}) in {time.perf_counter() - start:.1f} s")
+    cfg = {
+        "seed": config["seed"],
+        "gan": gan_config(config)["gan"],
+        "shape": [int(s) for s in gan.channels_first(x[:1]).shape[1:]],
+    }
+    checkpoint.save(model_out, {"model": gen.state_dict(), "config": cfg, "log": rows})
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=gan.LOG_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(log_out, buf.getvalue())
+    Path(checkpoint_path).unlink(missing_ok=True)
+
+
+def sample_gan(config: Mapping[str, Any], model_pt: str, sigma: str, out: str, threads: int = 1) -> None:
+    """``benchmark.gan.samples`` images of the trained generator at latent std ``sigma``, as a sample
+    file (``x`` uint8 ``(N, C, H, W)``, ``y = -1``)."""
+    from oodflow import gan
+    from oodflow.seeding import configure_determinism, resolve_device
+
+    configure_determinism(threads)
+    device = resolve_device(config["device"])
+    gen, _ = gan.generator_from_checkpoint(model_pt, device)
+    x = gan.sample(gen, config["benchmark"]["gan"]["samples"], float(sigma), config["seed"])
+    gan.check_gan_samples({"x": x}, out)
+    save_npz(out, x=x, y=np.full(len(x), -1, dtype=np.int64))
+    _log(f"sampled {len(x)} GAN images at sigma {sigma}: {x.shape}")
+
+
+def gan_pool(
+    config: Mapping[str, Any],
+    sigma: str,
+    out: str,
+    samples_npz: str | None = None,
+    prepared: str | None = None,
+) -> None:
+    """The GAN outlier pool at ``sigma`` as a stored set (``y = -1``), read as the aux pool is.
+
+    ``samples_npz``: a sample file of the in-workflow GAN (``benchmark.gan.source: trained``), whose
+    images have the stored ID images' size. ``prepared``: the prepared folder of the published
+    ``cifar100_gan_<sigma>`` catalog dataset (``source: published``, 32x32 RGB benchmarks).
+    """
+    from oodflow import gan
+    from oodflow.data import stored
+    from oodflow.data.catalog import gan_dataset
+
+    if (samples_npz is None) == (prepared is None):
+        raise ValueError("gan_pool: pass exactly one of samples_npz (trained GAN) and prepared (published)")
+    if samples_npz is not None:
+        x = gan.stored_form(gan.load_gan_samples(samples_npz, image_shape=None))
+        sources = [f"trained DCGAN, sigma {sigma}"]
+    else:
+        dataset = gan_dataset(sigma)
+        check_prepared(config, dataset, prepared)
+        x, _ = stored.load_set(Path(prepared) / "train.npz", image_shape=(32, 32, 3))
+        sources = [dataset]
+    y = np.full(len(x), -1, dtype=np.int64)
+    stored.write_set(
+        out, x, y, name=f"gan-{sigma}", sources=sources, seed=config["seed"], details={"sigma": float(sigma)}
+    )
+
+
+def outlier_indices(n_pool: int, count: int | None, seed: int, sigma: str) -> np.ndarray | None:
+    """The seeded ``count`` of ``n_pool`` GAN outliers a run trains on (``None``: all of them).
+
+    Runs with equal ``(seed, sigma, count)`` share their outliers: a seeded permutation's first
+    ``count`` indices, sorted.
+    """
+    from oodflow.seeding import derive_seed
+
+    if count is None or count >= n_pool:
+        return None
+    rng = np.random.default_rng(derive_seed(seed, "gan-outliers", sigma, count))
+    return np.sort(rng.permutation(n_pool)[:count])

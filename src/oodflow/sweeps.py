@@ -25,9 +25,9 @@ from typing import Any
 
 __all__ = ["SWEEPABLE_NESTED", "expand_sweeps", "set_param", "sweep_runs", "value_label"]
 
-#: Run keys whose entries a sweep may set one by one (``method_args.eps``); any other run key is
-#: set as a whole (``lr``).
-SWEEPABLE_NESTED = ("method_args", "model_args")
+#: Run keys whose entries a sweep may set one by one (``method_args.eps``, ``outliers.sigma``); any
+#: other run key is set as a whole (``lr``).
+SWEEPABLE_NESTED = ("method_args", "model_args", "outliers")
 
 
 class SweepError(ValueError):

@@ -63,8 +63,63 @@ class DatasetSpec:
     used_by: tuple[str, ...] = field(default=())  # paper configs that need it
 
 
+#: The published GAN sample files (methods.md 5.4): latent std 0.0, 0.1, ..., 10.0 (and 50.0).
+GAN_PREFIX = "cifar100_gan_"
+GAN_PUBLISHED_TENTHS = frozenset([*range(0, 101), 500])
+
+
+def gan_dataset(sigma: float | str) -> str:
+    """The catalog name of the published ``samples-<sigma>.npz``: ``2.0`` -> ``cifar100_gan_2``,
+    ``2.5`` -> ``cifar100_gan_2_5``. A sigma that was not published is a ValueError."""
+    tenths = round(float(sigma) * 10)
+    if tenths not in GAN_PUBLISHED_TENTHS or abs(float(sigma) * 10 - tenths) > 1e-9:
+        raise ValueError(
+            f"no published GAN samples for sigma {sigma}; published: 0.0, 0.1, ..., 10.0 and 50.0"
+        )
+    whole, tenth = divmod(tenths, 10)
+    return f"{GAN_PREFIX}{whole}" + (f"_{tenth}" if tenth else "")
+
+
+def gan_sigma(name: str) -> str | None:
+    """The sigma (file-name form, e.g. ``"2.5"``) of a published-GAN catalog name, else ``None``."""
+    if not name.startswith(GAN_PREFIX):
+        return None
+    parts = name[len(GAN_PREFIX) :].split("_")
+    if not (1 <= len(parts) <= 2 and all(p.isdigit() and p == str(int(p)) for p in parts)):
+        return None
+    if len(parts) == 2 and not 1 <= int(parts[1]) <= 9:
+        return None
+    sigma = f"{int(parts[0])}.{parts[1] if len(parts) == 2 else 0}"
+    try:
+        return sigma if gan_dataset(sigma) == name else None
+    except ValueError:
+        return None
+
+
+class _Catalog(Registry):
+    """The dataset registry plus one entry per published GAN sample file (``cifar100_gan_<sigma>``),
+    made on first use; :meth:`names` lists only the fixed entries (the README's table)."""
+
+    def __contains__(self, name: object) -> bool:
+        return super().__contains__(name) or (isinstance(name, str) and gan_sigma(name) is not None)
+
+    def check(self, name: str) -> None:
+        if name not in self:
+            super().check(name)
+
+    def get(self, name: str):
+        if not super().__contains__(name) and gan_sigma(name) is not None:
+            from oodflow.data.sources.small import gan_spec
+
+            return gan_spec(name, gan_sigma(name))
+        return super().get(name)
+
+    def unknown(self, names):
+        return [n for n in names if n not in self]
+
+
 #: Name -> "module:SPEC" of every dataset; the modules live in ``oodflow.data.sources``.
-DATASETS = Registry(
+DATASETS = _Catalog(
     "dataset",
     {
         "cifar10": "oodflow.data.sources.small:CIFAR10",

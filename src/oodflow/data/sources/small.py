@@ -737,14 +737,30 @@ TINYIMAGES_300K = DatasetSpec(
 )
 
 
-def _gan_spec(name: str, sigma: str, md5: str, note: str) -> DatasetSpec:
+def parse_cifar100_gan(raw_dir: Path, out_dir: Path) -> dict:
+    """The one ``samples-<sigma>.npz`` in ``raw_dir`` (any published sigma; see :func:`gan_spec`)."""
+    files = sorted(Path(raw_dir).glob("samples-*.npz"))
+    if len(files) != 1:
+        raise FormatError(f"{raw_dir}: expected one samples-<sigma>.npz, found {[f.name for f in files]}")
+    sigma = files[0].name[len("samples-") : -len(".npz")]
+    from oodflow.data.catalog import gan_dataset
+
+    return _parse_gan(raw_dir, out_dir, gan_dataset(sigma), sigma)
+
+
+def gan_spec(name: str, sigma: str) -> DatasetSpec:
+    """The published GAN samples at latent std ``sigma`` (no published checksum: pinned sha256)."""
+    return _gan_spec(name, sigma, None, "", parser=f"{_MODULE}:parse_cifar100_gan")
+
+
+def _gan_spec(name: str, sigma: str, md5: str | None, note: str, parser: str | None = None) -> DatasetSpec:
     filename = f"samples-{sigma}.npz"
     return DatasetSpec(
         name=name,
         resources=(Resource(filename, (f"https://files.kondas.de/goe-data/{filename}",), md5=md5),),
         homepage="https://github.com/kkirchheim/mlsw2022-goe",
         licence="see homepage",
-        parser=_parser(name),
+        parser=parser or _parser(name),
         form="array",
         splits=("train",),
         approx_size="~154 MB (if uint8; unverified)",
