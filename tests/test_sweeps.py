@@ -65,6 +65,14 @@ def test_sweep_over_a_run_key_and_init_from_checks(test_config):
         validate(bad)
 
 
+def test_sweep_over_gan_outlier_sigma_keeps_the_other_outlier_keys(test_config):
+    tpl = {**TEMPLATE, "outliers": {"source": "gan", "sigma": 2.0, "count": 10}}
+    cfg = validate(with_sweep(test_config, "outliers.sigma", [0.5, 3.0], tpl))
+    assert cfg["runs"]["s-3p0"]["outliers"] == {"source": "gan", "sigma": 3.0, "count": 10}
+    with pytest.raises(ConfigError, match=r"runs\.s-1\.outliers"):
+        validate(with_sweep(test_config, "outliers.colour", [1], tpl))
+
+
 @pytest.mark.parametrize(
     "param, words",
     [
@@ -75,14 +83,6 @@ def test_sweep_over_a_run_key_and_init_from_checks(test_config):
         ("method_args.a.b", ["sweeps.s.param", "does not match"]),
     ],
 )
-def test_sweep_over_gan_outlier_sigma_keeps_the_other_outlier_keys(test_config):
-    tpl = {**TEMPLATE, "outliers": {"source": "gan", "sigma": 2.0, "count": 10}}
-    cfg = validate(with_sweep(test_config, "outliers.sigma", [0.5, 3.0], tpl))
-    assert cfg["runs"]["s-3p0"]["outliers"] == {"source": "gan", "sigma": 3.0, "count": 10}
-    with pytest.raises(ConfigError, match=r"runs\.s-1\.outliers"):
-        validate(with_sweep(test_config, "outliers.colour", [1], tpl))
-
-
 def test_unknown_param_paths_are_errors(test_config, param, words):
     with pytest.raises(ConfigError) as err:
         validate(with_sweep(test_config, param))
