@@ -40,6 +40,9 @@ RUNS = list(config["runs"])
 # Runs whose parameters an Optuna search picks first (rule hpo).
 HPO_RUNS = [run for run, spec in config["runs"].items() if spec.get("hpo") is not None]
 SCORES = list(config["scores"])
+NETWORK_SCORE_NAMES = [name for name in SCORES if name in NETWORK_SCORES]
+# sorted: the post-hoc job's params must not change when the config lists its scores in another order
+POSTHOC_SCORES = sorted(name for name in SCORES if name not in NETWORK_SCORES)
 OOD_SETS = list(config["benchmark"]["ood_sets"])
 ID_SPLITS = ["train", "val", "test"]
 # Sets that are scored: the ID test split (key "id") and every OOD set (key = its name).
@@ -289,20 +292,27 @@ def score_params(wildcards):
     )
 
 
-def score_gpus(wildcards):
-    return int(wildcards.score in NETWORK_SCORES)
+def posthoc_params(wildcards):
+    """All post-hoc scores of a run are one job: changing one recomputes them all (in a second)."""
+    return canonical({name: config["scores"][name] for name in POSTHOC_SCORES})
 
 
-def score_inputs(wildcards):
-    """Post-hoc scores read the feature caches (and the head stored in them); network scores re-run
-    the model on the stored inputs."""
+def posthoc_inputs(wildcards):
+    """Post-hoc scores read the feature caches (and the head stored in them)."""
     inputs = {"train": f"{OUT}/features/{wildcards.run}/train.npz"}
     for key, dataset in EVAL_SETS.items():
-        if wildcards.score in NETWORK_SCORES:
-            inputs["model"] = f"{OUT}/runs/{wildcards.run}/model.pt"
-            inputs[f"data_{key}"] = f"{OUT}/data/{dataset}.npz"
-        else:
-            inputs[f"cache_{key}"] = f"{OUT}/features/{wildcards.run}/{dataset}.npz"
+        inputs[f"cache_{key}"] = f"{OUT}/features/{wildcards.run}/{dataset}.npz"
+    return inputs
+
+
+def network_score_inputs(wildcards):
+    """Network scores re-run the model on the stored inputs."""
+    inputs = {
+        "train": f"{OUT}/features/{wildcards.run}/train.npz",
+        "model": f"{OUT}/runs/{wildcards.run}/model.pt",
+    }
+    for key, dataset in EVAL_SETS.items():
+        inputs[f"data_{key}"] = f"{OUT}/data/{dataset}.npz"
     return inputs
 
 

@@ -8,6 +8,7 @@ import pytest
 from oodflow import checkpoint, steps
 from oodflow.config import validate
 from oodflow.io import load_npz
+from oodflow.scores import NETWORK_SCORES
 
 
 @pytest.fixture
@@ -56,6 +57,16 @@ def test_paper_backbone_runs_through_every_step(rgb_config, tmp_path):
     for score in rgb_config["scores"]:
         out = tmp_path / f"{score}.npz"
         steps.score(rgb_config, score, str(model_pt), caches["train"], evaluated, data, str(out))
+    # all post-hoc scores in one call give the same bytes as one call each
+    posthoc = [s for s in rgb_config["scores"] if s not in NETWORK_SCORES]
+    outs = [str(tmp_path / f"batched_{s}.npz") for s in posthoc]
+    steps.posthoc_scores(rgb_config, posthoc, caches["train"], evaluated, outs)
+    for name in posthoc:
+        assert (tmp_path / f"batched_{name}.npz").read_bytes() == (tmp_path / f"{name}.npz").read_bytes()
+    with pytest.raises(ValueError, match="odin need the network"):
+        steps.posthoc_scores(rgb_config, ["odin"], caches["train"], evaluated, outs[:1])
+    with pytest.raises(ValueError, match="2 scores but 1 outputs"):
+        steps.posthoc_scores(rgb_config, posthoc[:2], caches["train"], evaluated, outs[:1])
         values = load_npz(out)
         assert set(values) == {"id", "uniform"} and len(values["id"]) == len(cache["labels"])
     energy = load_npz(tmp_path / "energy.npz")["id"]

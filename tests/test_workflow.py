@@ -95,7 +95,7 @@ def test_new_ood_set_reuses_the_trained_model(tiny_run, tmp_path):
     path.write_text(yaml.safe_dump(config))
     plan = snakemake(tiny_run, "--configfile", str(path), "--dry-run").stdout
     jobs = set(re.findall(r"^(?:local)?rule (\w+):", plan, flags=re.MULTILINE))
-    assert {"build_ood", "extract_features", "score"} <= jobs
+    assert {"build_ood", "extract_features", "posthoc_scores", "score"} <= jobs
     assert not jobs & {"train", "build_id"}
 
 

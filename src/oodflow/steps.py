@@ -569,43 +569,70 @@ def score(
 ) -> None:
     """Compute score ``name`` for every evaluated set (``caches``: set -> feature npz).
 
-    Post-hoc scores read only the feature caches; network scores (ODIN) re-run the model on the
-    stored inputs (``data``: set -> data npz).
+    Post-hoc scores read only the feature caches; network scores (ODIN, CORES) re-run the model on
+    the stored inputs (``data``: set -> data npz).
     """
-    from oodflow.scores import Cache, build_score
+    from oodflow.scores import build_score
 
     scorer = build_score(name, **config["scores"][name])
-    result: dict[str, np.ndarray] = {}
+    if not scorer.needs_network:
+        posthoc_scores(config, [name], train_cache, caches, [out])
+        return
+    import torch
+
+    from oodflow.data.benchmarks import load_inputs
+    from oodflow.seeding import configure_determinism, resolve_device
+    from oodflow.training import load_model
+
     start = time.perf_counter()
-    if scorer.needs_network:
-        import torch
+    configure_determinism(threads)
+    device = resolve_device(config["device"])
+    model, _ = load_model(model_pt, device)
+    bench, fmt = _benchmark(config), config["benchmark"]["image_format"]
+    result: dict[str, np.ndarray] = {}
+    for key, path in data.items():
+        x, _ = load_inputs(path, bench, fmt)
+        parts = [
+            scorer.score_inputs(model, torch.from_numpy(x[i : i + 256]).to(device))
+            for i in range(0, len(x), 256)
+        ]
+        result[key] = torch.cat(parts).detach().cpu().numpy().astype(np.float64)
+    _save_scores(name, result, out)
+    _log(f"score {name}: {len(result)} sets in {time.perf_counter() - start:.2f} s")
 
-        from oodflow.data.benchmarks import load_inputs
-        from oodflow.seeding import configure_determinism, resolve_device
-        from oodflow.training import load_model
 
-        configure_determinism(threads)
-        device = resolve_device(config["device"])
-        model, _ = load_model(model_pt, device)
-        bench, fmt = _benchmark(config), config["benchmark"]["image_format"]
-        for key, path in data.items():
-            x, _ = load_inputs(path, bench, fmt)
-            parts = [
-                scorer.score_inputs(model, torch.from_numpy(x[i : i + 256]).to(device))
-                for i in range(0, len(x), 256)
-            ]
-            result[key] = torch.cat(parts).detach().cpu().numpy().astype(np.float64)
-    else:
-        from oodflow.scores import Head
+def posthoc_scores(
+    config: Mapping[str, Any],
+    names: Sequence[str],
+    train_cache: str,
+    caches: Mapping[str, str],
+    outs: Sequence[str],
+) -> None:
+    """Compute the post-hoc scores ``names`` (``outs[i]`` for ``names[i]``) from the feature caches
+    of one run, each cache read once: one job per run instead of a process per score."""
+    from oodflow.scores import Cache, Head, build_score
 
-        scorer.fit(Cache.from_npz(train_cache), Head.from_npz(train_cache))
-        for key, path in caches.items():
-            result[key] = np.asarray(scorer.score(Cache.from_npz(path)), dtype=np.float64)
+    if len(names) != len(outs):
+        raise ValueError(f"posthoc_scores: {len(names)} scores but {len(outs)} outputs")
+    scorers = [build_score(name, **config["scores"][name]) for name in names]
+    network = [s.name for s in scorers if s.needs_network]
+    if network:
+        raise ValueError(f"posthoc_scores: {', '.join(network)} need the network (use steps.score)")
+    train, head = Cache.from_npz(train_cache), Head.from_npz(train_cache)
+    evaluated = {key: Cache.from_npz(path) for key, path in caches.items()}
+    for name, scorer, out in zip(names, scorers, outs, strict=True):
+        start = time.perf_counter()
+        scorer.fit(train, head)
+        result = {key: np.asarray(scorer.score(c), dtype=np.float64) for key, c in evaluated.items()}
+        _save_scores(name, result, out)
+        _log(f"score {name}: {len(result)} sets in {time.perf_counter() - start:.2f} s")
+
+
+def _save_scores(name: str, result: Mapping[str, np.ndarray], out: str) -> None:
     for key, values in result.items():
         if not np.all(np.isfinite(values)):
             raise FloatingPointError(f"score '{name}' produced non-finite values on '{key}'")
     save_npz(out, **result)
-    _log(f"score {name}: {len(result)} sets in {time.perf_counter() - start:.2f} s")
 
 
 # ---------------------------------------------------------------------------------- evaluation
