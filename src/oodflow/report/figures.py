@@ -27,6 +27,16 @@ def _save(fig, out: str, dpi: int) -> None:
     plt.close(fig)
 
 
+def _id_vs_ood(ax, id_scores: np.ndarray, values: np.ndarray, label: str, bins: int) -> None:
+    """ID vs OOD score densities on bins shared by both (clipped to their 0.5-99.5 percentiles)."""
+    lo, hi = np.percentile(np.concatenate([id_scores, values]), [0.5, 99.5])
+    if lo == hi:
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = np.linspace(lo, hi, bins + 1)
+    ax.hist(np.clip(id_scores, lo, hi), edges, density=True, alpha=0.55, label="ID test", color="tab:blue")
+    ax.hist(np.clip(values, lo, hi), edges, density=True, alpha=0.55, label=label, color="tab:red")
+
+
 def histograms(
     id_scores: np.ndarray,
     ood: Mapping[str, np.ndarray],
@@ -42,15 +52,7 @@ def histograms(
     rows = -(-n // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False)
     for ax, (name, values) in zip(axes.flat, ood.items()):
-        both = np.concatenate([id_scores, values])
-        lo, hi = np.percentile(both, [0.5, 99.5])
-        if lo == hi:
-            lo, hi = lo - 0.5, hi + 0.5
-        edges = np.linspace(lo, hi, bins + 1)
-        ax.hist(
-            np.clip(id_scores, lo, hi), edges, density=True, alpha=0.55, label="ID test", color="tab:blue"
-        )
-        ax.hist(np.clip(values, lo, hi), edges, density=True, alpha=0.55, label=name, color="tab:red")
+        _id_vs_ood(ax, id_scores, values, name, bins)
         ax.set_title(
             f"{name}: AUROC {100 * auroc(id_scores, values):.1f}, "
             f"FPR@95 {100 * fpr_at_95_tpr(id_scores, values):.1f}",
@@ -89,14 +91,7 @@ def comparison_histograms(
         for row, ood in enumerate(ood_sets):
             ax = axes[row, col]
             id_scores, values = scores["id"], scores[ood]
-            lo, hi = np.percentile(np.concatenate([id_scores, values]), [0.5, 99.5])
-            if lo == hi:
-                lo, hi = lo - 0.5, hi + 0.5
-            edges = np.linspace(lo, hi, bins + 1)
-            ax.hist(
-                np.clip(id_scores, lo, hi), edges, density=True, alpha=0.55, label="ID test", color="tab:blue"
-            )
-            ax.hist(np.clip(values, lo, hi), edges, density=True, alpha=0.55, label=ood, color="tab:red")
+            _id_vs_ood(ax, id_scores, values, ood, bins)
             ax.set_title(
                 f"{run} | {ood}: FPR@95 {100 * fpr_at_95_tpr(id_scores, values):.1f}, "
                 f"AUROC {100 * auroc(id_scores, values):.1f}",
