@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from oodflow.models.base import OODNet, check_args, init_weights, scale_channels
-from oodflow.models.responses import ResponseLayer, stage_link
+from oodflow.models.responses import ResponseLayer, stage_response_layers
 
 __all__ = ["BasicBlock", "ResNet", "resnet18", "resnet34"]
 
@@ -77,16 +77,11 @@ class ResNet(OODNet):
         """The last block's conv2 (pre-BN) of each stage, deepest first. The deepest links to the
         classes by the head weight (the pooling keeps channels); stage ``s`` links to stage ``s+1``
         through the linearised blocks of stage ``s+1`` (skip + conv2 @ conv1)."""
-        stages = list(self.stages)
-        layers = [ResponseLayer(f"stage{len(stages)}", stages[-1][-1].conv2, self.head.weight.detach())]
-        for s in range(len(stages) - 2, -1, -1):
-            blocks = [
-                ([b.conv1, b.conv2], None if isinstance(b.shortcut, nn.Identity) else b.shortcut[0])
-                for b in stages[s + 1]
-            ]
-            link = stage_link(blocks, stages[s][-1].conv2.out_channels)
-            layers.append(ResponseLayer(f"stage{s + 1}", stages[s][-1].conv2, link))
-        return layers
+        return stage_response_layers(
+            list(self.stages),
+            self.head.weight,
+            lambda b: None if isinstance(b.shortcut, nn.Identity) else b.shortcut[0],
+        )
 
 
 def resnet18(num_classes: int = 10, in_channels: int = 3, width: float = 1.0) -> ResNet:

@@ -20,12 +20,13 @@ Composition rules:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-__all__ = ["ResponseLayer", "conv_matrix", "chain", "residual_link"]
+__all__ = ["ResponseLayer", "chain", "conv_matrix", "residual_link", "stage_link", "stage_response_layers"]
 
 
 @dataclass
@@ -80,3 +81,21 @@ def stage_link(blocks: list[tuple[list[nn.Conv2d], nn.Conv2d | None]], channels_
         links.append(residual_link(convs, shortcut, width))
         width = links[-1].shape[0]
     return chain(*reversed(links))
+
+
+def stage_response_layers(
+    stages: list[nn.Module],
+    head_weight: torch.Tensor,
+    shortcut: Callable[[nn.Module], nn.Conv2d | None],
+) -> list[ResponseLayer]:
+    """Response layers of a residual network of stages of blocks with ``conv1``/``conv2`` (CIFAR
+    ResNet, WRN): the last block's conv2 of each stage, deepest first. The deepest links to the
+    classes by ``head_weight`` (global pooling keeps channels); stage ``s`` links to stage ``s+1``
+    through the linearised blocks of stage ``s+1`` (skip + conv2 @ conv1). ``shortcut(block)`` is a
+    block's 1x1 shortcut convolution, or None for the identity."""
+    layers = [ResponseLayer(f"stage{len(stages)}", stages[-1][-1].conv2, head_weight.detach())]
+    for s in range(len(stages) - 2, -1, -1):
+        blocks = [([b.conv1, b.conv2], shortcut(b)) for b in stages[s + 1]]
+        link = stage_link(blocks, stages[s][-1].conv2.out_channels)
+        layers.append(ResponseLayer(f"stage{s + 1}", stages[s][-1].conv2, link))
+    return layers

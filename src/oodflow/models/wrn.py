@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from oodflow.models.base import OODNet, check_args, init_weights, scale_channels
-from oodflow.models.responses import ResponseLayer, stage_link
+from oodflow.models.responses import ResponseLayer, stage_response_layers
 
 __all__ = ["WideBlock", "WideResNet", "wide_resnet", "wrn40_2"]
 
@@ -86,13 +86,7 @@ class WideResNet(OODNet):
     def response_layers(self) -> list[ResponseLayer]:
         """The last block's conv2 of each stage, deepest first, linked as in the CIFAR ResNet (the
         head weight for the deepest; linearised blocks, skip + conv2 @ conv1, between stages)."""
-        stages = list(self.stages)
-        layers = [ResponseLayer(f"stage{len(stages)}", stages[-1][-1].conv2, self.head.weight.detach())]
-        for s in range(len(stages) - 2, -1, -1):
-            blocks = [([b.conv1, b.conv2], b.shortcut) for b in stages[s + 1]]
-            link = stage_link(blocks, stages[s][-1].conv2.out_channels)
-            layers.append(ResponseLayer(f"stage{s + 1}", stages[s][-1].conv2, link))
-        return layers
+        return stage_response_layers(list(self.stages), self.head.weight, lambda b: b.shortcut)
 
 
 def wide_resnet(
