@@ -56,3 +56,20 @@ def load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> d
     if not isinstance(payload, dict) or any(k not in payload for k in REQUIRED_KEYS):
         raise FormatError(f"{path}: checkpoint must be a dict with keys {list(REQUIRED_KEYS)}")
     return payload
+
+
+def load_matching(
+    path: str | os.PathLike | None,
+    config: Any,
+    map_location: str | torch.device = "cpu",
+    log: Any = lambda msg: print(msg, file=sys.stderr),
+) -> dict[str, Any] | None:
+    """The checkpoint at ``path`` if there is one written for ``config`` (to resume from), else
+    None; one written for another config is ignored, and ``log`` says so."""
+    if path is None or not Path(path).exists():
+        return None
+    state = load(path, map_location=map_location)
+    if state["config"] != config:
+        log(f"ignoring {path}: it was written for a different config")
+        return None
+    return state

@@ -208,17 +208,14 @@ def train_gan(
     data = torch.from_numpy(images).float().div_(255.0)
     rows: list[dict[str, float]] = []
     start = 0
-    if checkpoint_path is not None and Path(checkpoint_path).exists():
-        state = checkpoint.load(checkpoint_path, map_location=device)
-        if state["config"] == config:
-            gen.load_state_dict(state["model"])
-            disc.load_state_dict(state["discriminator"])
-            opt_g.load_state_dict(state["opt_g"])
-            opt_d.load_state_dict(state["opt_d"])
-            rows, start = list(state["log"]), int(state["epoch"]) + 1
-            log(f"resuming the GAN from {checkpoint_path} after epoch {start}")
-        else:
-            log(f"ignoring {checkpoint_path}: it was written for a different GAN config")
+    state = checkpoint.load_matching(checkpoint_path, config, map_location=device, log=log)
+    if state is not None:
+        gen.load_state_dict(state["model"])
+        disc.load_state_dict(state["discriminator"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        rows, start = list(state["log"]), int(state["epoch"]) + 1
+        log(f"resuming the GAN from {checkpoint_path} after epoch {start}")
     bs = gan["batch_size"]
     for epoch in range(start, gan["epochs"]):
         rng = torch.Generator().manual_seed(derive_seed(seed, "gan-batches", epoch))

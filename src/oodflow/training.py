@@ -146,16 +146,13 @@ def train(
     start = 0
 
     checkpoint_path = Path(checkpoint_path)
-    if checkpoint_path.exists():
-        state = checkpoint.load(checkpoint_path, map_location=device)
-        if state["config"] == config:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            rows, start = list(state["log"]), int(state["epoch"]) + 1
-            log(f"resuming from {checkpoint_path} after epoch {start}")
-        else:
-            log(f"ignoring {checkpoint_path}: it was written for a different config")
+    state = checkpoint.load_matching(checkpoint_path, config, map_location=device, log=log)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        rows, start = list(state["log"]), int(state["epoch"]) + 1
+        log(f"resuming from {checkpoint_path} after epoch {start}")
 
     bar = tqdm(
         range(start, run["epochs"]),
