@@ -124,7 +124,7 @@ def test_paper_config_resolves_offline(config, tmp_path):
     """Every paper config (now and later) plans its whole DAG with `snakemake -n`, offline."""
     proc = snakemake(tmp_path, "--configfile", str(config), "--dry-run", cores=1, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "rule train:" in proc.stdout and "rule download_dataset:" in proc.stdout
+    assert "rule download_dataset:" in proc.stdout
     # the paper config replaces config/config.yaml: none of the default's runs leak into it
     # (sweeps add runs: compare with the validated config's runs)
     trained = set(re.findall(r"rule train:.*?wildcards: run=([\w-]+)", proc.stdout, flags=re.S))

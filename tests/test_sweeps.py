@@ -8,7 +8,7 @@ import copy
 import pytest
 
 from oodflow import steps
-from oodflow.config import ConfigError, validate
+from oodflow.config import ConfigError, load_schema, validate
 from oodflow.sweeps import set_param, sweep_runs, value_label
 
 TEMPLATE = {
@@ -113,8 +113,20 @@ def test_a_config_of_sweeps_only_is_valid_but_not_an_empty_one(test_config):
     del raw["runs"]
     assert list(validate(raw)["runs"]) == ["s-0p0", "s-0p1", "s-1p0"]
     del raw["sweeps"]
-    with pytest.raises(ConfigError, match="config error at runs: no runs"):
+    with pytest.raises(ConfigError, match="config error at runs: nothing to do"):
         validate(raw)
+
+
+def test_runs_need_a_score_and_the_spine_is_optional(test_config):
+    """Runs without scores are an error; a config without runs plans no single-label job."""
+    with pytest.raises(ConfigError, match="config error at scores: the runs need at least one score"):
+        validate({**test_config, "scores": {}})
+    schema = load_schema()  # a section besides the runs (a stand-in, whatever sections exist)
+    schema["properties"] = {**schema["properties"], "osr": {"type": "object"}}
+    out = validate({"osr": {"datasets": ["x"]}}, schema)
+    assert out["runs"] == {} and out["scores"] == {} and out["benchmark"]["name"] == "mnist5k"
+    with pytest.raises(ConfigError, match="nothing to do"):
+        validate({"osr": {}}, schema)
 
 
 def test_adversarial_section_defaults_and_checks(test_config):

@@ -54,6 +54,9 @@ def _key(path) -> str:
 SUPPLIED = ("self", "num_classes", "in_channels")
 PARSER_SUPPLIED = ("raw_dir", "out_dir")
 
+#: Top-level sections that give the workflow work of their own, besides the runs (single-label OOD).
+SECTIONS = ("osr", "multilabel")
+
 
 def _check_kwargs(
     fn: Any, kwargs: Mapping[str, Any], where: str, what: str, supplied: tuple[str, ...] = SUPPLIED
@@ -95,8 +98,12 @@ def validate(config: Mapping[str, Any], schema: dict | None = None) -> dict:
     except SweepError as err:
         raise ConfigError(str(err)) from None
     _schema_check(validator, cfg)  # the swept runs get their defaults and checks
-    if not cfg["runs"]:
-        raise ConfigError("config error at runs: no runs (give runs, sweeps or both)")
+    if not cfg["runs"] and not any(cfg.get(section) for section in SECTIONS):
+        raise ConfigError(
+            f"config error at runs: nothing to do (give runs, sweeps or a section of {', '.join(SECTIONS)})"
+        )
+    if cfg["runs"] and not cfg["scores"]:
+        raise ConfigError("config error at scores: the runs need at least one score")
     # Registry checks: cheap, lazy registries (nothing heavy is imported to list names).
     from oodflow.data import BENCHMARKS
     from oodflow.methods import METHODS
