@@ -34,8 +34,11 @@ config.update(_validated)
 
 BENCH = config["benchmark"]["name"]
 BENCHMARK = BENCHMARKS.get(BENCH)
-OUT = f"results/{BENCH}"
-LOGS = f"logs/{BENCH}"
+# The runs' results folder: config `name`, by default the benchmark's (paper configs of one benchmark
+# set their own, so that their runs do not overwrite each other's).
+RESULTS = config["name"] or BENCH
+OUT = f"results/{RESULTS}"
+LOGS = f"logs/{RESULTS}"
 RUNS = list(config["runs"])
 # Runs whose parameters an Optuna search picks first (rule hpo).
 HPO_RUNS = [run for run, spec in config["runs"].items() if spec.get("hpo") is not None]

@@ -96,3 +96,19 @@ def test_init_from_must_name_another_run_of_the_same_model(test_config, runs, wo
     bad["runs"].update(runs)
     with pytest.raises(cfg.ConfigError, match=words.replace(".", r"\.")):
         cfg.validate(bad)
+
+
+def test_paper_configs_write_to_distinct_results_folders():
+    """Two paper configs of one benchmark (e.g. cifar10 and aoe_cifar10) must not share results/<name>:
+    their runs of the same name would overwrite each other."""
+    import yaml
+
+    folders: dict[str, str] = {}
+    for path in sorted((cfg.SCHEMA_PATH.parents[0] / "papers").glob("*.yaml")):
+        out = cfg.validate(yaml.safe_load(path.read_text()))
+        if not out["runs"]:
+            continue
+        folder = out["name"] or out["benchmark"]["name"]
+        assert folder not in folders, f"{path.name} and {folders[folder]} both write results/{folder}"
+        folders[folder] = path.name
+    assert {"aoe_cifar10", "cifar10"} <= set(folders)
