@@ -1,0 +1,287 @@
+"""The reproduction scorecard: every number the five papers report, beside ours and the delta.
+
+The reported numbers and where ours come from live in one YAML file
+(``config/papers/references/scorecard.yaml``). Each entry has a reported value in % (``null`` when the
+paper's number could not be retrieved) and up to two *lookups* into our long-format metrics tables
+(``results/<folder>/tables/metrics.csv``, columns ``benchmark, run, model, method, score, ood_set,
+metric, value``):
+
+* ``paper_scale``: the same quantity in the paper config's results;
+* ``embedded``: the closest analogue in the default (embedded) run: a trend, not the same experiment.
+
+A lookup selects rows by ``results`` (the folder), optionally ``benchmark``, ``run`` (a glob; several
+matching runs, e.g. OSR trials, are averaged), ``score``, ``metric`` and ``ood_set`` (one name, a list
+whose mean is taken, or ``"*"``: every OOD set of the table, i.e. the rows other than ``id``).
+
+The scorecard never invents a value: a lookup whose results are absent is ``not run``, one whose
+results exist but hold no matching row is ``no such row`` (a renamed run or score shows up here
+rather than as a silent blank), and an entry without a reported number says ``not retrieved``.
+Importing this module is cheap (no pandas, no torch).
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import io
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from oodflow.io import FormatError
+
+SCALES = ("paper", "embedded")
+LOOKUP_KEYS = ("results", "benchmark", "run", "score", "ood_set", "metric")
+ENTRY_KEYS = ("paper", "quantity", "reported", "source", "verified", "paper_scale", "embedded")
+#: Metrics reported as fractions in our tables and as % in the papers.
+PERCENT_METRICS = ("accuracy", "AUROC", "AUPR-In", "AUPR-Out", "FPR@95", "OSCR", "F1", "mAP")
+COLUMNS = ("paper", "quantity", "scale", "reported", "ours", "delta", "status", "source", "verified", "where")
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """Which rows of which metrics table hold our number (see the module docstring)."""
+
+    results: str
+    run: str
+    score: str
+    ood_set: str | tuple[str, ...]
+    metric: str
+    benchmark: str | None = None
+
+    def describe(self) -> str:
+        sets = ",".join(self.ood_set) if isinstance(self.ood_set, tuple) else self.ood_set
+        bench = f"{self.benchmark}/" if self.benchmark else ""
+        return f"results/{self.results}: {bench}{self.run} {self.score} {sets} {self.metric}"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One reported number of one paper."""
+
+    paper: str
+    quantity: str
+    reported: float | None
+    source: str
+    verified: bool
+    lookups: dict[str, Lookup]  # scale -> lookup
+
+
+def _lookup(raw: Any, where: str) -> Lookup:
+    if not isinstance(raw, Mapping):
+        raise FormatError(f"{where}: expected a mapping of {', '.join(LOOKUP_KEYS)}")
+    for key in raw:
+        if key not in LOOKUP_KEYS:
+            raise FormatError(f"{where}: unknown key '{key}'; valid: {', '.join(LOOKUP_KEYS)}")
+    for key in ("results", "run", "score", "ood_set", "metric"):
+        if key not in raw:
+            raise FormatError(f"{where}: '{key}' is required")
+    ood = raw["ood_set"]
+    if isinstance(ood, list):
+        if not ood or not all(isinstance(o, str) for o in ood):
+            raise FormatError(f"{where}.ood_set: expected a name, a non-empty list of names or '*'")
+        ood = tuple(ood)
+    elif not isinstance(ood, str):
+        raise FormatError(f"{where}.ood_set: expected a name, a non-empty list of names or '*'")
+    for key in ("results", "run", "score", "metric", "benchmark"):
+        if key in raw and not isinstance(raw[key], str):
+            raise FormatError(f"{where}.{key}: expected text, got {raw[key]!r}")
+    return Lookup(raw["results"], raw["run"], raw["score"], ood, raw["metric"], raw.get("benchmark"))
+
+
+def parse_scorecard(raw: Any, where: str = "scorecard") -> tuple[dict[str, str], list[Entry]]:
+    """Validate the reference file's content; returns ``(papers, entries)``."""
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("papers"), Mapping):
+        raise FormatError(f"{where}: expected 'papers' (key -> title) and 'entries'")
+    papers = {str(k): str(v) for k, v in raw["papers"].items()}
+    entries = raw.get("entries")
+    if not isinstance(entries, list) or not entries:
+        raise FormatError(f"{where}.entries: expected a non-empty list")
+    out = []
+    for i, item in enumerate(entries):
+        at = f"{where}.entries.{i}"
+        if not isinstance(item, Mapping):
+            raise FormatError(f"{at}: expected a mapping")
+        for key in item:
+            if key not in ENTRY_KEYS:
+                raise FormatError(f"{at}: unknown key '{key}'; valid: {', '.join(ENTRY_KEYS)}")
+        if item.get("paper") not in papers:
+            raise FormatError(f"{at}.paper: '{item.get('paper')}' is not one of {', '.join(papers)}")
+        for key in ("quantity", "source"):
+            if not isinstance(item.get(key), str) or not item[key].strip():
+                raise FormatError(f"{at}.{key}: required text")
+        reported = item.get("reported")
+        if reported is not None and (
+            isinstance(reported, bool) or not isinstance(reported, (int, float)) or not 0 <= reported <= 100
+        ):
+            raise FormatError(f"{at}.reported: expected a percentage in [0, 100] or null, got {reported!r}")
+        if not isinstance(item.get("verified"), bool):
+            raise FormatError(f"{at}.verified: expected true or false")
+        lookups = {
+            scale: _lookup(item[key], f"{at}.{key}")
+            for scale, key in (("paper", "paper_scale"), ("embedded", "embedded"))
+            if item.get(key) is not None
+        }
+        if reported is not None and not lookups:
+            raise FormatError(f"{at}: a reported number needs a paper_scale or embedded lookup")
+        out.append(
+            Entry(
+                item["paper"],
+                item["quantity"].strip(),
+                None if reported is None else float(reported),
+                item["source"].strip(),
+                item["verified"],
+                lookups,
+            )
+        )
+    return papers, out
+
+
+def load_scorecard(path: str | Path) -> tuple[dict[str, str], list[Entry]]:
+    path = Path(path)
+    if not path.is_file():
+        raise FormatError(f"{path}: scorecard reference file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise FormatError(f"{path}: not valid YAML ({err})") from None
+    return parse_scorecard(raw, str(path))
+
+
+def read_metrics(path: str | Path) -> list[dict[str, str]]:
+    """The rows of a long-format metrics table (checked for the expected columns)."""
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        needed = {"benchmark", "run", "score", "ood_set", "metric", "value"}
+        missing = needed - set(reader.fieldnames or ())
+        if missing:
+            raise FormatError(f"{path}: not a metrics table (missing columns {', '.join(sorted(missing))})")
+        return list(reader)
+
+
+def find(rows: Iterable[Mapping[str, str]], lookup: Lookup) -> float | None:
+    """Our value (in % for percentage metrics) for ``lookup``, or None when no row matches.
+
+    Rows are filtered by benchmark/run (glob)/score/metric; OOD sets are averaged per run (``"*"``:
+    all but ``id``; a list: exactly those, every one must be present), then runs are averaged.
+    """
+    per_run: dict[tuple[str, str], dict[str, float]] = {}
+    for row in rows:
+        if lookup.benchmark is not None and row["benchmark"] != lookup.benchmark:
+            continue
+        if row["score"] != lookup.score or row["metric"] != lookup.metric:
+            continue
+        if not fnmatch.fnmatchcase(row["run"], lookup.run):
+            continue
+        per_run.setdefault((row["benchmark"], row["run"]), {})[row["ood_set"]] = float(row["value"])
+    values = []
+    for sets in per_run.values():
+        if lookup.ood_set == "*":
+            chosen = [v for name, v in sets.items() if name != "id"]
+        elif isinstance(lookup.ood_set, tuple):
+            if not all(name in sets for name in lookup.ood_set):
+                continue
+            chosen = [sets[name] for name in lookup.ood_set]
+        else:
+            chosen = [sets[lookup.ood_set]] if lookup.ood_set in sets else []
+        if chosen:
+            values.append(sum(chosen) / len(chosen))
+    if not values:
+        return None
+    value = sum(values) / len(values)
+    return 100.0 * value if lookup.metric in PERCENT_METRICS else value
+
+
+def build(
+    entries: Iterable[Entry], tables: Mapping[str, Iterable[Mapping[str, str]]]
+) -> list[dict[str, Any]]:
+    """Scorecard rows: one per (entry, scale) of its lookups, or one ``not retrieved`` row.
+
+    ``tables`` maps a results folder name to the rows of its metrics table (what has been run).
+    The paper-scale row of an entry always appears (``not run`` until its results exist).
+    """
+    tables = {name: list(rows) for name, rows in tables.items()}
+    out = []
+    for e in entries:
+        base = {"paper": e.paper, "quantity": e.quantity, "source": e.source, "verified": e.verified}
+        if e.reported is None:
+            out.append({**base, "scale": "-", "reported": None, "ours": None, "delta": None,
+                        "status": "not retrieved", "where": ""})  # fmt: skip
+            continue
+        for scale in SCALES:
+            lookup = e.lookups.get(scale)
+            if lookup is None:
+                if scale == "paper":
+                    out.append({**base, "scale": scale, "reported": e.reported, "ours": None, "delta": None,
+                                "status": "no lookup", "where": ""})  # fmt: skip
+                continue
+            ours = None
+            if lookup.results not in tables:
+                status = "not run"
+            else:
+                ours = find(tables[lookup.results], lookup)
+                status = "ok" if ours is not None else "no such row"
+            if ours is not None and scale == "embedded":
+                status = "ok (analogue: different data)"
+            delta = None if ours is None else ours - e.reported
+            out.append({**base, "scale": scale, "reported": e.reported, "ours": ours, "delta": delta,
+                        "status": status, "where": lookup.describe()})  # fmt: skip
+    return out
+
+
+def _fmt(value: float | None, signed: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{value:+.2f}" if signed else f"{value:.2f}"
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for r in rows:
+        writer.writerow(
+            [r["paper"], r["quantity"], r["scale"], _fmt(r["reported"]), _fmt(r["ours"]),
+             _fmt(r["delta"], signed=True), r["status"], r["source"], str(r["verified"]).lower(), r["where"]]
+        )  # fmt: skip
+    return buf.getvalue()
+
+
+def to_markdown(rows: list[dict[str, Any]], papers: Mapping[str, str], ran: Iterable[str]) -> str:
+    """One section per paper; a caption says which results were found and how to read the rows."""
+    ran = sorted(ran)
+    lines = [
+        "# Reproduction scorecard",
+        "",
+        "Every number the five papers report, in %, beside ours and the delta (ours − reported). "
+        "`paper` rows compare with the paper config's results; they stay empty (`not run`) until someone "
+        "runs that config, never filled with a guess. `embedded` rows give the closest analogue in the "
+        "default CPU run: different data and model, a trend only. `not retrieved`: the paper's number "
+        "could not be read; `no such row`: the results exist but hold no such run/score. "
+        "Numbers marked ✗ are UNVERIFIED in the specification.",
+        "",
+        f"Results found: {', '.join(f'`results/{r}`' for r in ran) or 'none'}.",
+    ]
+    for key, title in papers.items():
+        mine = [r for r in rows if r["paper"] == key]
+        if not mine:
+            continue
+        lines += [
+            "",
+            f"## {title}",
+            "",
+            "| Quantity | Scale | Reported | Ours | Δ | Status |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in mine:
+            mark = "" if r["verified"] else " ✗"
+            reported = _fmt(r["reported"]) + (mark if r["reported"] is not None else "")
+            lines.append(
+                f"| {r['quantity']} | {r['scale']} | {reported or '–'} | {_fmt(r['ours']) or '–'} | "
+                f"{_fmt(r['delta'], signed=True) or '–'} | {r['status']} |"
+            )
+    return "\n".join(lines) + "\n"
