@@ -79,6 +79,7 @@ def _check_kwargs(
 
 def validate(config: Mapping[str, Any], schema: dict | None = None) -> dict:
     """Return a validated deep copy of ``config`` with defaults filled in."""
+    from oodflow.seeds import SeedError, expand_seeds
     from oodflow.sweeps import SweepError, expand_sweeps
 
     cfg = copy.deepcopy(dict(config))
@@ -98,6 +99,10 @@ def validate(config: Mapping[str, Any], schema: dict | None = None) -> dict:
     except SweepError as err:
         raise ConfigError(str(err)) from None
     _schema_check(validator, cfg)  # the swept runs get their defaults and checks
+    try:
+        expand_seeds(cfg)
+    except SeedError as err:
+        raise ConfigError(str(err)) from None
     if not cfg["runs"] and not any(cfg.get(section) for section in SECTIONS):
         raise ConfigError(
             f"config error at runs: nothing to do (give runs, sweeps or a section of {', '.join(SECTIONS)})"

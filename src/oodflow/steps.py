@@ -254,6 +254,8 @@ def run_config(config: Mapping[str, Any], run: str) -> dict[str, Any]:
     if spec.get("hpo") is not None:
         spec["hpo"] = {k: v for k, v in spec["hpo"].items() if k != "storage"}
     out = {"seed": bench.pop("seed"), "benchmark": bench, "run": spec}
+    if spec.get("seed") is not None:  # a run of `seeds`: it trains with its own seed, on the config's data
+        out["seed"], bench["seed"] = spec["seed"], out["seed"]
     parent = config["runs"][run]["init_from"]
     if parent is not None:  # a fine-tuned run changes whenever the run it starts from changes
         out["init"] = run_config(config, parent)
@@ -449,8 +451,9 @@ def hpo(
     from oodflow.report import hpo_figures
     from oodflow.scores import Cache, Head, build_score
     from oodflow.seeding import configure_determinism, derive_seed, resolve_device
+    from oodflow.seeds import run_seed
 
-    spec, seed = config["runs"][run], config["seed"]
+    spec, seed = config["runs"][run], run_seed(config, run)
     h = spec.get("hpo")
     if h is None:
         raise ValueError(f"run '{run}' has no hpo block to search")
