@@ -143,6 +143,8 @@ def spine_outputs():
         f"{OUT}/metrics.json",
         f"{OUT}/tables/fpr95_auroc.md",
         f"{OUT}/tables/fpr95_auroc.tex",
+        f"{OUT}/tables/cross_paper.md",
+        f"{OUT}/figures/cross_paper_ranking.png",
         *expand(f"{OUT}/figures/{{run}}/hist_{{score}}.png", run=RUNS, score=SCORES),
         *expand(f"{OUT}/figures/{{run}}/roc_{{score}}.png", run=RUNS, score=SCORES),
         *expand(f"{OUT}/figures/hpo/{{run}}_history.png", run=HPO_RUNS),

@@ -86,3 +86,25 @@ rule comparison_figure:
         plots=canonical(config["plots"]),
     script:
         "../scripts/comparison_figure.py"
+
+
+rule cross_paper:
+    input:
+        expand(f"{OUT}/scores/{{run}}/{{score}}.npz", run=RUNS, score=SCORES),
+    output:
+        csv=f"{OUT}/tables/cross_paper.csv",
+        md=f"{OUT}/tables/cross_paper.md",
+        tex=f"{OUT}/tables/cross_paper.tex",
+        png=f"{OUT}/figures/cross_paper_ranking.png",
+    log:
+        f"{LOGS}/report/cross_paper.log",
+    conda:
+        "../envs/oodflow.yaml"
+    threads: 1
+    params:
+        report=canonical(
+            {k: config[k] for k in ("seed", "seeds", "plots")}
+            | {"bootstrap": config["report"]["bootstrap"]}
+        ),
+    script:
+        "../scripts/cross_paper.py"

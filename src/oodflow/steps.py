@@ -756,6 +756,30 @@ def tables(metrics_csv: str, md_out: str, tex_out: str) -> None:
     write_text(tex_out, tex)
 
 
+def cross_paper(
+    config: Mapping[str, Any], score_files: Mapping[tuple[str, str], str], out: Mapping[str, str]
+) -> None:
+    """The cross-paper table (``out``: csv, md, tex, png) of every run (seeds pooled) x score."""
+    from oodflow.data import BENCHMARKS
+    from oodflow.report import crosspaper
+    from oodflow.seeds import base_run
+
+    groups: dict[str, dict[str, Any]] = {}
+    for run, spec in config["runs"].items():
+        paper = "AOE (GAN-OE baseline)" if uses_gan(spec) and spec["method"] == "oe" else None
+        group = groups.setdefault(base_run(run, spec), {"method": spec["method"], "paper": paper, "runs": []})
+        group["runs"].append(run)
+    ood_sets = list(config["benchmark"]["ood_sets"])
+    replicates = config["report"]["bootstrap"]
+    frame = crosspaper.cross_paper_frame(groups, score_files, ood_sets, replicates, config["seed"])
+    bench = config["benchmark"]["name"]
+    scale = "embedded" if BENCHMARKS.get(bench).source is None else "paper"
+    write_text(out["csv"], frame.to_csv(index=False, float_format="%.6f", lineterminator="\n"))
+    write_text(out["md"], crosspaper.markdown(frame, bench, ood_sets, replicates, scale))
+    write_text(out["tex"], crosspaper.latex(frame, bench))
+    crosspaper.ranking_figure(frame, out["png"], bench, dpi=config["plots"]["dpi"])
+
+
 def _comparison(config: Mapping[str, Any], name: str) -> dict[str, Any]:
     for spec in config["report"]["comparisons"]:
         if spec["name"] == name:
