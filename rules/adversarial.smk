@@ -26,7 +26,11 @@ rule adversarial_report:
         expand(f"{OUT}/tables/adversarial/{{run}}.csv", run=ADV_RUNS),
     output:
         csv=f"{OUT}/tables/adversarial.csv",
-        png=f"{OUT}/figures/adversarial_auroc.png",
+        png=report(
+            f"{OUT}/figures/adversarial_auroc.png",
+            caption="../report/adversarial.rst",
+            category=CAT_AOE,
+        ),
     log:
         f"{LOGS}/report/adversarial.log",
     conda:
@@ -43,7 +47,12 @@ rule sweep_report:
         f"{OUT}/tables/metrics.csv",
     output:
         csv=f"{OUT}/tables/sweep_{{sweep}}.csv",
-        png=f"{OUT}/figures/sweep_{{sweep}}.png",
+        png=report(
+            f"{OUT}/figures/sweep_{{sweep}}.png",
+            caption="../report/sweep.rst",
+            category=CAT_AOE,
+            subcategory="{sweep}",
+        ),
     log:
         f"{LOGS}/report/sweep_{{sweep}}.log",
     conda:

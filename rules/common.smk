@@ -73,6 +73,8 @@ wildcard_constraints:
     ds="[a-z0-9_]+",
     filename="[^/]+",
     sigma=r"[0-9]+\.[0-9]+",
+    part="[A-Za-z0-9_.-]+",
+    table="[A-Za-z0-9_.-]+",
 
 
 # Catalog benchmarks build their auxiliary outlier pool only when a method asks for it (outlier
@@ -128,8 +130,9 @@ def aux_source(wildcards):
 
 
 def final_outputs():
-    """Everything the default target builds: the single-label runs' outputs (if the config has runs)."""
-    return spine_outputs()
+    """Everything the default target builds: the single-label runs' outputs (if the config has runs)
+    and the HTML pages of the tables, for the report."""
+    return [*spine_outputs(), *table_pages()]
 
 
 def spine_outputs():
@@ -341,3 +344,50 @@ def dataset_downloads(wildcards):
         ancient(f"resources/datasets/{spec.name}/downloads/{r.filename}")
         for r in spec.resources
     ]
+
+
+# --------------------------------------------------------------------------- the HTML report
+# `snakemake --report report.html`: every table (as an HTML page) and figure, grouped by paper.
+CAT_DATA = "0 Data"
+CAT_SPINE = "1 Post-hoc scores (all runs)"
+CAT_FOOD = "2 Food-101: energy fine-tuning, CORES, HPO"
+CAT_AOE = "3 AOE: adversarial outlier exposure"
+CAT_DIAS = "4 DIAS: open-set recognition"
+CAT_ADAPT = "5 ADAPT / PALM: multi-prototype learning"
+CAT_EDGE = "6 EDGE: multi-label OOD"
+CAT_CROSS = "7 Cross-paper table and reproduction scorecard"
+#: The category of a training method's figures (methods not listed: the spine's).
+METHOD_CATEGORIES = {
+    "oe": CAT_SPINE,
+    "energy_ft": CAT_FOOD,
+    "aoe": CAT_AOE,
+    "palm": CAT_ADAPT,
+    "adapt": CAT_ADAPT,
+}
+
+
+def run_category(wildcards):
+    spec = config["runs"][wildcards.run]
+    if uses_gan(spec):
+        return CAT_AOE
+    return METHOD_CATEGORIES.get(spec["method"], CAT_SPINE)
+
+
+def table_category(wildcards):
+    """The category of an HTML table page, by its name (and folder)."""
+    name = wildcards.table
+    if name in ("cross_paper", "scorecard"):
+        return CAT_CROSS
+    if name.startswith("compare_"):
+        return CAT_FOOD
+    if name.startswith(("adversarial", "sweep_")):
+        return CAT_AOE
+    return CAT_SPINE
+
+
+def table_pages():
+    """The HTML pages of this config's Markdown tables (rule table_html)."""
+    if not RUNS:
+        return []
+    names = ["fpr95_auroc", "cross_paper", *(f"compare_{c}" for c in COMPARISONS)]
+    return [f"results/report/{RESULTS}/{name}.html" for name in names]

@@ -74,7 +74,11 @@ rule data_samples:
         **{ood: f"{OUT}/data/ood/{ood}.npz" for ood in OOD_SETS},
         **{aux: f"{OUT}/data/{aux}.npz" for aux in AUX_SETS},
     output:
-        f"{OUT}/figures/data_samples.png",
+        report(
+            f"{OUT}/figures/data_samples.png",
+            caption="../report/data_samples.rst",
+            category=CAT_DATA,
+        ),
     log:
         f"{LOGS}/data/samples.log",
     conda:

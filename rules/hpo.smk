@@ -10,8 +10,18 @@ rule hpo:
         best=f"{OUT}/hpo/{{run}}/best.json",
         trials=f"{OUT}/hpo/{{run}}/trials.csv",
         holdout=f"{OUT}/hpo/{{run}}/holdout.npz",
-        history=f"{OUT}/figures/hpo/{{run}}_history.png",
-        importance=f"{OUT}/figures/hpo/{{run}}_importance.png",
+        history=report(
+            f"{OUT}/figures/hpo/{{run}}_history.png",
+            caption="../report/hpo.rst",
+            category=CAT_FOOD,
+            subcategory="{run}",
+        ),
+        importance=report(
+            f"{OUT}/figures/hpo/{{run}}_importance.png",
+            caption="../report/hpo.rst",
+            category=CAT_FOOD,
+            subcategory="{run}",
+        ),
     log:
         f"{LOGS}/hpo/{{run}}.log",
     benchmark:

@@ -39,8 +39,18 @@ rule figures:
     input:
         expand(f"{OUT}/scores/{{{{run}}}}/{{score}}.npz", score=SCORES),
     output:
-        hist=expand(f"{OUT}/figures/{{{{run}}}}/hist_{{score}}.png", score=SCORES),
-        roc=expand(f"{OUT}/figures/{{{{run}}}}/roc_{{score}}.png", score=SCORES),
+        hist=report(
+            expand(f"{OUT}/figures/{{{{run}}}}/hist_{{score}}.png", score=SCORES),
+            caption="../report/hist.rst",
+            category=run_category,
+            subcategory="{run}",
+        ),
+        roc=report(
+            expand(f"{OUT}/figures/{{{{run}}}}/roc_{{score}}.png", score=SCORES),
+            caption="../report/roc.rst",
+            category=run_category,
+            subcategory="{run}",
+        ),
         roc_csv=expand(f"{OUT}/plots/roc/{{{{run}}}}-{{score}}.csv", score=SCORES),
     log:
         f"{LOGS}/report/figures_{{run}}.log",
@@ -75,7 +85,12 @@ rule comparison_figure:
     input:
         unpack(comparison_figure_inputs),
     output:
-        f"{OUT}/figures/compare_{{comparison}}/hist_{{score}}.png",
+        report(
+            f"{OUT}/figures/compare_{{comparison}}/hist_{{score}}.png",
+            caption="../report/comparison.rst",
+            category=CAT_FOOD,
+            subcategory="{comparison}",
+        ),
     log:
         f"{LOGS}/report/compare_{{comparison}}_{{score}}.log",
     conda:
@@ -95,7 +110,11 @@ rule cross_paper:
         csv=f"{OUT}/tables/cross_paper.csv",
         md=f"{OUT}/tables/cross_paper.md",
         tex=f"{OUT}/tables/cross_paper.tex",
-        png=f"{OUT}/figures/cross_paper_ranking.png",
+        png=report(
+            f"{OUT}/figures/cross_paper_ranking.png",
+            caption="../report/cross_paper.rst",
+            category=CAT_CROSS,
+        ),
     log:
         f"{LOGS}/report/cross_paper.log",
     conda:
@@ -108,3 +127,22 @@ rule cross_paper:
         ),
     script:
         "../scripts/cross_paper.py"
+
+
+rule table_html:
+    input:
+        "results/{part}/tables/{table}.md",
+    output:
+        report(
+            "results/report/{part}/{table}.html",
+            caption="../report/table.rst",
+            category=table_category,
+            subcategory="{part}",
+        ),
+    log:
+        "logs/report/{part}/{table}_html.log",
+    conda:
+        "../envs/oodflow.yaml"
+    threads: 1
+    script:
+        "../scripts/table_html.py"

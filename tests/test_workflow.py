@@ -83,6 +83,22 @@ def test_feature_cache_and_scores_agree(tiny_run, tiny_config):
     assert set(msp) == {"id", *tiny_config["benchmark"]["ood_sets"]}
 
 
+def test_report_holds_every_table_and_figure_by_category(tiny_run, tiny_config):
+    """`snakemake --report` writes one self-contained HTML file with the tables (as HTML pages) and the
+    figures of the run, in the categories of the papers."""
+    snakemake(tiny_run, "--configfile", str(TEST_CONFIG), "--report", "report.html")
+    report = (tiny_run / "report.html").read_text()
+    assert "<html" in report[:2000].lower()
+    page = (tiny_run / "results" / "report" / "mnist5k" / "fpr95_auroc.html").read_text()
+    assert "<table>" in page and "<th>Average</th>" in page
+    files = ("fpr95_auroc.html", "cross_paper.html", "cross_paper_ranking.png", "data_samples.png")
+    categories = ("1 Post-hoc scores (all runs)", "7 Cross-paper table and reproduction scorecard")
+    for needle in (*files, *categories):
+        assert needle in report, needle
+    run = next(iter(tiny_config["runs"]))
+    assert f"hist_{next(iter(tiny_config['scores']))}.png" in report and run in report
+
+
 def test_noop_rerun_does_nothing(tiny_run):
     proc = run_tiny(tiny_run)
     assert "Nothing to be done" in proc.stdout + proc.stderr

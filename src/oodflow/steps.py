@@ -756,6 +756,13 @@ def tables(metrics_csv: str, md_out: str, tex_out: str) -> None:
     write_text(tex_out, tex)
 
 
+def table_html(md_in: str, html_out: str, title: str) -> None:
+    """The Markdown table ``md_in`` as a self-contained HTML page (the report shows HTML inline)."""
+    from oodflow.report.html import markdown_page
+
+    write_text(html_out, markdown_page(Path(md_in).read_text(), title))
+
+
 def cross_paper(
     config: Mapping[str, Any], score_files: Mapping[tuple[str, str], str], out: Mapping[str, str]
 ) -> None:
