@@ -1,6 +1,8 @@
 # Shared helpers: config validation (before any job runs), paths and input functions.
+import glob
 import json
 import sys
+from pathlib import Path
 
 # Use this checkout's library, whether it is pip-installed or not (e.g. under --sdm conda).
 sys.path.insert(0, f"{workflow.basedir}/src")
@@ -130,9 +132,9 @@ def aux_source(wildcards):
 
 
 def final_outputs():
-    """Everything the default target builds: the single-label runs' outputs (if the config has runs)
-    and the HTML pages of the tables, for the report."""
-    return [*spine_outputs(), *table_pages()]
+    """Everything the default target builds: the single-label runs' outputs (if the config has runs),
+    the HTML pages of the tables (for the report) and the reproduction scorecard."""
+    return [*spine_outputs(), *table_pages(), *summary_outputs()]
 
 
 def spine_outputs():
@@ -385,9 +387,37 @@ def table_category(wildcards):
     return CAT_SPINE
 
 
+def metrics_tables():
+    """Results folder -> long-form metrics table, for the scorecard: this config's (built by the DAG)
+    and those other configs left in this workspace (e.g. results/food101 after a paper-scale run).
+    """
+    tables = {
+        Path(p).parts[1]: p for p in sorted(glob.glob("results/*/tables/metrics.csv"))
+    }
+    if RUNS:
+        tables[RESULTS] = f"{OUT}/tables/metrics.csv"
+    return dict(sorted(tables.items()))
+
+
+def scorecard_inputs(wildcards):
+    return {"reference": SCORECARD_REFERENCE, **metrics_tables()}
+
+
+SCORECARD_REFERENCE = f"{workflow.basedir}/config/papers/references/scorecard.yaml"
+
+
 def table_pages():
     """The HTML pages of this config's Markdown tables (rule table_html)."""
     if not RUNS:
         return []
     names = ["fpr95_auroc", "cross_paper", *(f"compare_{c}" for c in COMPARISONS)]
     return [f"results/report/{RESULTS}/{name}.html" for name in names]
+
+
+def summary_outputs():
+    """The reproduction scorecard of every results folder (and its HTML page)."""
+    return [
+        "results/summary/tables/scorecard.md",
+        "results/summary/tables/scorecard.csv",
+        "results/report/summary/scorecard.html",
+    ]

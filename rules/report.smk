@@ -146,3 +146,18 @@ rule table_html:
     threads: 1
     script:
         "../scripts/table_html.py"
+
+
+rule scorecard:
+    input:
+        unpack(scorecard_inputs),
+    output:
+        md="results/summary/tables/scorecard.md",
+        csv="results/summary/tables/scorecard.csv",
+    log:
+        "logs/report/scorecard.log",
+    conda:
+        "../envs/oodflow.yaml"
+    threads: 1
+    script:
+        "../scripts/scorecard.py"

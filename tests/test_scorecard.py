@@ -82,13 +82,13 @@ def test_build_never_invents_a_value():
     rows = sc.build(entries, {"r": TABLE})
     got = [(r["quantity"], r["scale"], r["status"], r["ours"], r["delta"]) for r in rows]
     assert got == [
-        ("acc", "paper", "not run", None, None),
+        ("acc", "paper", "not run (no results/big)", None, None),
         ("acc", "embedded", "ok (analogue: different data)", pytest.approx(90.0), pytest.approx(-2.0)),
         ("renamed", "paper", "no such row", None, None),
         ("table", "-", "not retrieved", None, None),
     ]
     md = sc.to_markdown(rows, {"p": "Paper P"}, ["r"])
-    assert "## Paper P" in md and "| acc | paper | 92.00 | – | – | not run |" in md
+    assert "## Paper P" in md and "| acc | paper | 92.00 | – | – | not run (no results/big) |" in md
     assert "| renamed | paper | 50.00 ✗ |" in md and "`results/r`" in md
     csv_lines = sc.to_csv(rows).splitlines()
     assert csv_lines[0] == ",".join(sc.COLUMNS) and csv_lines[2].startswith(

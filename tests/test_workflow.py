@@ -95,8 +95,29 @@ def test_report_holds_every_table_and_figure_by_category(tiny_run, tiny_config):
     categories = ("1 Post-hoc scores (all runs)", "7 Cross-paper table and reproduction scorecard")
     for needle in (*files, *categories):
         assert needle in report, needle
+    card = (tiny_run / "results" / "summary" / "tables" / "scorecard.md").read_text()
+    assert "not retrieved" in card and "not run (no results/food101)" in card and "scorecard.html" in report
     run = next(iter(tiny_config["runs"]))
     assert f"hist_{next(iter(tiny_config['scores']))}.png" in report and run in report
+
+
+def test_scorecard_picks_up_paper_scale_results_left_in_the_workspace(tiny_run, tmp_path):
+    """A paper config's metrics table (here a stand-in for results/food101) fills the scorecard's paper
+    rows on the next run, with the delta to the reported number."""
+    work = tmp_path / "w"
+    shutil.copytree(tiny_run, work, symlinks=True)
+    table = work / "results" / "food101" / "tables" / "metrics.csv"
+    table.parent.mkdir(parents=True)
+    table.write_text("benchmark,run,model,method,score,ood_set,metric,value\n"
+                     "food101,baseline,mobilenet_v3_large,ce,-,id,accuracy,0.7000\n")  # fmt: skip
+    plan = snakemake(work, "--configfile", str(TEST_CONFIG), "--dry-run").stdout
+    assert "rule scorecard:" in plan and "rule train:" not in plan
+    snakemake(work, "--configfile", str(TEST_CONFIG))
+    card = (work / "results" / "summary" / "tables" / "scorecard.csv").read_text()
+    assert (
+        "food101,Food-101 top-1 accuracy, cross-entropy baseline,paper,67.56,70.00,+2.44,ok,"
+        in card.replace('"', "")
+    )
 
 
 def test_noop_rerun_does_nothing(tiny_run):

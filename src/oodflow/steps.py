@@ -756,6 +756,16 @@ def tables(metrics_csv: str, md_out: str, tex_out: str) -> None:
     write_text(tex_out, tex)
 
 
+def scorecard(reference: str, tables: Mapping[str, str], md_out: str, csv_out: str) -> None:
+    """The reproduction scorecard from the reference file and the metrics tables (folder -> csv)."""
+    from oodflow.report import scorecard as sc
+
+    papers, entries = sc.load_scorecard(reference)
+    rows = sc.build(entries, {name: sc.read_metrics(path) for name, path in tables.items()})
+    write_text(md_out, sc.to_markdown(rows, papers, tables))
+    write_text(csv_out, sc.to_csv(rows))
+
+
 def table_html(md_in: str, html_out: str, title: str) -> None:
     """The Markdown table ``md_in`` as a self-contained HTML page (the report shows HTML inline)."""
     from oodflow.report.html import markdown_page

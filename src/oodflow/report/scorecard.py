@@ -221,7 +221,7 @@ def build(
                 continue
             ours = None
             if lookup.results not in tables:
-                status = "not run"
+                status = f"not run (no results/{lookup.results})"
             else:
                 ours = find(tables[lookup.results], lookup)
                 status = "ok" if ours is not None else "no such row"
