@@ -158,7 +158,26 @@ def spine_outputs():
         *adversarial_outputs(),
         *expand(f"{OUT}/tables/sweep_{{sweep}}.csv", sweep=SWEEPS),
         *expand(f"{OUT}/figures/sweep_{{sweep}}.png", sweep=SWEEPS),
+        *([f"{OUT}/figures/gan_samples.png"] if GAN_SIGMAS else []),
     ]
+
+
+# The GAN outlier pools the runs train on (one per sigma), for the samples figure.
+GAN_SIGMAS = sorted(
+    {
+        format_sigma(s["outliers"]["sigma"])
+        for s in config["runs"].values()
+        if uses_gan(s)
+    }
+)
+
+
+def gan_figure_inputs(wildcards):
+    """The ID training images beside the GAN pool of every sigma the runs use."""
+    return {
+        "ID train": f"{OUT}/data/train.npz",
+        **{f"GAN sigma={s}": f"{OUT}/data/gan/{s}.npz" for s in GAN_SIGMAS},
+    }
 
 
 def adversarial_outputs():

@@ -58,3 +58,23 @@ rule gan_pool:
         source=config["benchmark"]["gan"]["source"],
     script:
         "../scripts/gan_pool.py"
+
+
+rule gan_samples_figure:
+    input:
+        unpack(gan_figure_inputs),
+    output:
+        report(
+            f"{OUT}/figures/gan_samples.png",
+            caption="../report/gan_samples.rst",
+            category=CAT_AOE,
+        ),
+    log:
+        f"{LOGS}/gan/samples_figure.log",
+    conda:
+        "../envs/oodflow.yaml"
+    threads: 1
+    params:
+        dpi=config["plots"]["dpi"],
+    script:
+        "../scripts/data_samples.py"
