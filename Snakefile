@@ -15,6 +15,7 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/osr.smk"
 include: "rules/data.smk"
 include: "rules/datasets.smk"
 include: "rules/gan.smk"

@@ -134,7 +134,7 @@ def aux_source(wildcards):
 def final_outputs():
     """Everything the default target builds: the single-label runs' outputs (if the config has runs),
     the HTML pages of the tables (for the report) and the reproduction scorecard."""
-    return [*spine_outputs(), *table_pages(), *summary_outputs()]
+    return [*spine_outputs(), *osr_outputs(), *table_pages(), *summary_outputs()]
 
 
 def spine_outputs():
@@ -397,6 +397,8 @@ def run_category(wildcards):
 def table_category(wildcards):
     """The category of an HTML table page, by its name (and folder)."""
     name = wildcards.table
+    if OSR and wildcards.part == OSR_NAME:
+        return CAT_DIAS
     if name in ("cross_paper", "scorecard"):
         return CAT_CROSS
     if name.startswith("compare_"):
@@ -415,6 +417,8 @@ def metrics_tables():
     }
     if RUNS:
         tables[RESULTS] = f"{OUT}/tables/metrics.csv"
+    if OSR:  # the open-set section's (rules/osr.smk)
+        tables[OSR_NAME] = f"{OSR_OUT}/tables/metrics.csv"
     return dict(sorted(tables.items()))
 
 
@@ -427,10 +431,13 @@ SCORECARD_REFERENCE = f"{workflow.basedir}/config/papers/references/scorecard.ya
 
 def table_pages():
     """The HTML pages of this config's Markdown tables (rule table_html)."""
+    osr = (
+        [f"results/report/{OSR_NAME}/{name}.html" for name in OSR_TABLES] if OSR else []
+    )
     if not RUNS:
-        return []
+        return osr
     names = ["fpr95_auroc", "cross_paper", *(f"compare_{c}" for c in COMPARISONS)]
-    return [f"results/report/{RESULTS}/{name}.html" for name in names]
+    return [f"results/report/{RESULTS}/{name}.html" for name in names] + osr
 
 
 def summary_outputs():
