@@ -201,7 +201,10 @@ def paper_config_table(config_dir: str | Path = PAPER_CONFIGS) -> str:
     for path in sorted(Path(config_dir).glob("*.yaml")):
         config = load(path)
         listed = ", ".join(f"`{n}` ({DATASETS.get(n).approx_size})" for n in catalog_datasets(config))
-        rows.append(f"| `config/papers/{path.name}` | `{config['benchmark']['name']}` | {listed} |")
+        bench = f"`{config['benchmark']['name']}`" if config["runs"] else ""
+        if config.get("osr") is not None:  # the open-set section (no single-label benchmark of its own)
+            bench = ", ".join([*([bench] if bench else []), f"OSR: {', '.join(config['osr']['datasets'])}"])
+        rows.append(f"| `config/papers/{path.name}` | {bench} | {listed} |")
     return "\n".join(rows) + "\n"
 
 

@@ -103,8 +103,9 @@ def summary(records: Sequence[Mapping[str, Any]], metric: str) -> dict[tuple[str
 def _cell(values: list[float] | None) -> str:
     if not values:
         return "-"
-    std = float(np.std(values, ddof=0)) if len(values) > 1 else 0.0
-    text = f"{np.mean(values):.1f} ± {std:.1f}"
+    if len(values) == 1:  # one trial: no spread to report
+        return f"{values[0]:.1f} (1)"
+    text = f"{np.mean(values):.1f} ± {np.std(values, ddof=0):.1f}"
     return text if len(values) == 5 else f"{text} ({len(values)})"
 
 
