@@ -20,8 +20,7 @@ def smooth_ce(logits: torch.Tensor, y: torch.Tensor, alpha: float) -> torch.Tens
     """
     k = logits.shape[1]
     logp = F.log_softmax(logits, dim=1)
-    target = torch.full_like(logp, alpha / k)
-    target.scatter_add_(1, y[:, None], torch.full_like(logp[:, :1], 1.0 - alpha))
+    target = alpha / k + (1.0 - alpha) * F.one_hot(y, k).to(logp.dtype)
     return -(target * logp).sum(1).mean()
 
 

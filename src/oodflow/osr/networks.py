@@ -76,7 +76,8 @@ class Classifier32(nn.Module):
 
     @staticmethod
     def pool(x: torch.Tensor) -> torch.Tensor:
-        return F.adaptive_avg_pool2d(x, 1).flatten(1)
+        """Global average pooling (a mean: its CUDA backward is deterministic, adaptive pooling's is not)."""
+        return x.mean((2, 3))
 
     def parts(
         self, x: torch.Tensor, bn: int = 0
@@ -159,5 +160,5 @@ class Discriminator32(nn.Module):
         _dcgan_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.adaptive_avg_pool2d(self.main(x), 1).flatten(1)
+        h = self.main(x).mean((2, 3))  # global average pooling
         return self.classifier(h).flatten()
