@@ -89,3 +89,13 @@ def test_osr_paper_config_plans_every_job_offline(tmp_path):
     assert (
         "results/osr_f1/AUROC" not in plan and "results/osr_f1/F1/cifar_plus50/trial4/dias/model.pt" in plan
     )
+
+
+@pytest.mark.e2e
+def test_two_clean_osr_runs_give_identical_bytes(osr_run, tmp_path):
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    snakemake(tmp_path, *TARGETS, "--configfile", str(tmp_path / "tiny.yaml"))
+    files = sorted(p.relative_to(osr_run) for p in (osr_run / "results/osr").rglob("*") if p.is_file())
+    assert len(files) > 20 and any(p.name == "model.pt" for p in files)
+    for rel in files:
+        assert (tmp_path / rel).read_bytes() == (osr_run / rel).read_bytes(), rel

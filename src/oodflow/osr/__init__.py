@@ -6,6 +6,11 @@ Modules: :mod:`~oodflow.osr.splits` (split tables, known/unknown per benchmark),
 (softmax, ARPL, ARPL+CS, DIAS), :mod:`~oodflow.osr.train` (the loop), :mod:`~oodflow.osr.evaluate`
 (accuracy, AUROC, OSCR, open-set F1, post-hoc scores) and :mod:`~oodflow.osr.report` (tables, figure).
 
+Quirks of the reference (DIAS ``osr.py``; docs/osr.md): inputs are ``ToTensor()`` only (no mean/std
+normalisation), reproduced; evaluation happens once after the last epoch without model selection,
+reproduced; the log-writing crash (``open(path, '.txt', 'w')``, fatal after trial 0 for every dataset
+but cifar100) is not reproduced: every trial runs and writes its metrics.
+
 Importing this package imports no torch: the workflow lists and checks method names with it.
 """
 
