@@ -140,6 +140,7 @@ def final_outputs():
         *adversarial_outputs(),
         *expand(f"{OUT}/tables/sweep_{{sweep}}.csv", sweep=SWEEPS),
         *expand(f"{OUT}/figures/sweep_{{sweep}}.png", sweep=SWEEPS),
+        *multilabel_outputs(),
     ]
 
 
