@@ -21,6 +21,7 @@ include: "rules/features.smk"
 include: "rules/scores.smk"
 include: "rules/report.smk"
 include: "rules/adversarial.smk"
+include: "rules/multilabel_common.smk"
 include: "rules/multilabel.smk"
 
 
