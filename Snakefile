@@ -24,6 +24,8 @@ include: "rules/features.smk"
 include: "rules/scores.smk"
 include: "rules/report.smk"
 include: "rules/adversarial.smk"
+include: "rules/multilabel_common.smk"
+include: "rules/multilabel.smk"
 
 
 rule all:

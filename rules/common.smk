@@ -134,7 +134,7 @@ def aux_source(wildcards):
 def final_outputs():
     """Everything the default target builds: the single-label runs' outputs (if the config has runs),
     the HTML pages of the tables (for the report) and the reproduction scorecard."""
-    return [*spine_outputs(), *table_pages(), *summary_outputs()]
+    return [*spine_outputs(), *multilabel_outputs(), *table_pages(), *summary_outputs()]
 
 
 def spine_outputs():
@@ -403,6 +403,8 @@ def table_category(wildcards):
         return CAT_FOOD
     if name.startswith(("adversarial", "sweep_")):
         return CAT_AOE
+    if name.startswith("ml_"):
+        return CAT_EDGE
     return CAT_SPINE
 
 
@@ -415,6 +417,8 @@ def metrics_tables():
     }
     if RUNS:
         tables[RESULTS] = f"{OUT}/tables/metrics.csv"
+    if ML is not None:
+        tables[ML_BENCH.name] = f"{ML_OUT}/tables/metrics.csv"
     return dict(sorted(tables.items()))
 
 
@@ -427,10 +431,18 @@ SCORECARD_REFERENCE = f"{workflow.basedir}/config/papers/references/scorecard.ya
 
 def table_pages():
     """The HTML pages of this config's Markdown tables (rule table_html)."""
-    if not RUNS:
-        return []
-    names = ["fpr95_auroc", "cross_paper", *(f"compare_{c}" for c in COMPARISONS)]
-    return [f"results/report/{RESULTS}/{name}.html" for name in names]
+    pages = []
+    if RUNS:
+        names = ["fpr95_auroc", "cross_paper", *(f"compare_{c}" for c in COMPARISONS)]
+        pages += [f"results/report/{RESULTS}/{name}.html" for name in names]
+    if ML is not None:
+        names = [
+            "ml_table",
+            "ml_tail",
+            *(["ml_oe_selection"] if ML_SEL is not None else []),
+        ]
+        pages += [f"results/report/{ML_BENCH.name}/{name}.html" for name in names]
+    return pages
 
 
 def summary_outputs():

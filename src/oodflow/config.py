@@ -154,6 +154,9 @@ def validate(config: Mapping[str, Any], schema: dict | None = None) -> dict:
         if spec.get("outliers") is not None:
             _check_outliers(run, spec, cfg["benchmark"]["gan"], bench)
     _check_adversarial(cfg)
+    from oodflow.multilabel.config import check_section
+
+    check_section(cfg)  # the multi-label sub-workflow (section `multilabel`, absent: off)
     return cfg
 
 

@@ -197,6 +197,9 @@ def catalog_datasets(config: Mapping[str, Any]) -> list[str]:
         from oodflow.data.catalog import gan_dataset
 
         names += [gan_dataset(sigma) for sigma in gan_sigmas(config)]
+    from oodflow.multilabel.steps import catalog_datasets as multilabel_datasets
+
+    names += multilabel_datasets(config)  # the `multilabel` section's ID, OOD and OE datasets
     return list(dict.fromkeys(names))
 
 

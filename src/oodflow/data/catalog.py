@@ -189,6 +189,18 @@ def markdown_table() -> str:
 PAPER_CONFIGS = Path(__file__).resolve().parents[3] / "config" / "papers"
 
 
+def _benchmarks(config) -> str:
+    """What a config runs on: the runs' benchmark, the multi-label benchmark, the OSR datasets."""
+    parts = []
+    if config["runs"]:
+        parts.append(f"`{config['benchmark']['name']}`")
+    if config.get("multilabel"):
+        parts.append(f"`{config['multilabel']['benchmark']['name']}` (multi-label)")
+    if config.get("osr"):
+        parts.append(f"{', '.join(f'`{d}`' for d in config['osr']['datasets'])} (OSR)")
+    return ", ".join(parts)
+
+
 def paper_config_table(config_dir: str | Path = PAPER_CONFIGS) -> str:
     """Which catalog datasets each paper config needs, with their download sizes (for the README).
 
@@ -201,7 +213,7 @@ def paper_config_table(config_dir: str | Path = PAPER_CONFIGS) -> str:
     for path in sorted(Path(config_dir).glob("*.yaml")):
         config = load(path)
         listed = ", ".join(f"`{n}` ({DATASETS.get(n).approx_size})" for n in catalog_datasets(config))
-        rows.append(f"| `config/papers/{path.name}` | `{config['benchmark']['name']}` | {listed} |")
+        rows.append(f"| `config/papers/{path.name}` | {_benchmarks(config)} | {listed} |")
     return "\n".join(rows) + "\n"
 
 
