@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from slurm_cluster import ClusterUnavailable, SlurmCluster, unavailable_reason
-from workflow_runner import ROOT, snakemake
 
 from oodflow import cluster as cluster_resources
 from oodflow import config as oodflow_config
+from slurm_cluster import ClusterUnavailable, SlurmCluster, unavailable_reason
+from workflow_runner import ROOT, snakemake
 
 pytestmark = pytest.mark.e2e
 
