@@ -26,6 +26,7 @@ from oodflow.steps import (
 )
 from oodflow.data.catalog import gan_dataset
 from oodflow.gan import format_sigma
+from oodflow import cluster
 
 try:
     _validated = oodflow_config.validate(config)
@@ -452,3 +453,22 @@ def summary_outputs():
         "results/summary/tables/scorecard.csv",
         "results/report/summary/scorecard.html",
     ]
+
+
+# Cluster resources (runtime in minutes, mem_mb, cpus_per_task) for a scheduler such as SLURM
+# (profiles/slurm); a local run ignores them. A run's `resources` block overrides the estimates of
+# oodflow.cluster; a retried job (attempt > 1) gets attempt times the runtime.
+def run_resource(name, job="train"):
+    """Resource `name` of the run's `job` ("train" or "hpo")."""
+    return lambda wildcards, attempt: cluster.run_resources(
+        config, wildcards.run, job, attempt
+    )[name]
+
+
+def gan_resource(name):
+    return lambda wildcards, attempt: cluster.gan_resources(config, attempt)[name]
+
+
+def eval_resource(name):
+    """Feature extraction, network scores, adversarial evaluation of one run."""
+    return lambda wildcards, attempt: cluster.eval_resources(config, attempt)[name]

@@ -41,6 +41,9 @@ if NETWORK_SCORE_NAMES:
         threads: 1
         resources:
             gpu=1,
+            runtime=eval_resource("runtime"),
+            mem_mb=eval_resource("mem_mb"),
+            cpus_per_task=eval_resource("cpus_per_task"),
         params:
             score=score_params,
         script:

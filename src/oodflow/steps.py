@@ -240,15 +240,17 @@ def run_config(config: Mapping[str, Any], run: str) -> dict[str, Any]:
     OOD test sets and their sizes are not part of it: adding an OOD set retrains nothing. The
     auxiliary pool is, for methods that train on it and for runs with a hyper-parameter search
     (``hpo``, validated on held-out aux images), and so is the run a fine-tuned run starts from.
-    The ``hpo`` block is part of it except ``storage``, which says where trials are kept, not what
-    they compute (and may name a database server). A run with GAN outliers (``outliers.source:
+    A run's ``resources`` (what a cluster grants its jobs) are not part of it. The ``hpo`` block
+    is part of it except ``storage``, which says where trials are kept, not what they compute (and
+    may name a database server). A run with GAN outliers (``outliers.source:
     gan``) depends on ``benchmark.gan`` instead of the aux pool; runs without ``outliers`` keep
     exactly the params they had before GAN outliers existed. Methods that need the benchmark's
     normalisation get it here (:func:`with_normalisation`), so it is recorded with the run.
     """
     from oodflow.methods import AUX_METHODS
 
-    spec = with_normalisation(config, dict(config["runs"][run]))
+    spec = {k: v for k, v in config["runs"][run].items() if k != "resources"}  # where, not what
+    spec = with_normalisation(config, spec)
     bench = {**data_config(config, "id"), "image_format": config["benchmark"]["image_format"]}
     if uses_gan(spec):  # GAN outliers replace the aux pool: the GAN's config determines them
         bench["gan"] = _gan_pool_config(config)
