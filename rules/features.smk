@@ -18,5 +18,7 @@ rule extract_features:
     threads: 1
     resources:
         gpu=1,
+    params:
+        eval_stats=EVAL_STATS,
     script:
         "../scripts/extract_features.py"

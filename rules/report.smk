@@ -3,7 +3,7 @@
 
 rule evaluate:
     input:
-        scores=expand(f"{OUT}/scores/{{run}}/{{score}}.npz", run=RUNS, score=SCORES),
+        scores=run_score_paths(f"{OUT}/scores/{{run}}/{{score}}.npz"),
         caches=expand(f"{OUT}/features/{{run}}/test.npz", run=RUNS),
     output:
         csv=f"{OUT}/tables/metrics.csv",
@@ -35,22 +35,51 @@ rule tables:
         "../scripts/tables.py"
 
 
-rule figures:
-    input:
-        expand(f"{OUT}/scores/{{{{run}}}}/{{score}}.npz", score=SCORES),
-    output:
-        hist=expand(f"{OUT}/figures/{{{{run}}}}/hist_{{score}}.png", score=SCORES),
-        roc=expand(f"{OUT}/figures/{{{{run}}}}/roc_{{score}}.png", score=SCORES),
-        roc_csv=expand(f"{OUT}/plots/roc/{{{{run}}}}-{{score}}.csv", score=SCORES),
-    log:
-        f"{LOGS}/report/figures_{{run}}.log",
-    conda:
-        "../envs/oodflow.yaml"
-    threads: 1
-    params:
-        plots=canonical(config["plots"]),
-    script:
-        "../scripts/figures.py"
+for _names, _runs in SCORE_GROUPS.items():
+
+    rule:
+        name:
+            group_name("figures", _names)
+        input:
+            expand(f"{OUT}/scores/{{{{run}}}}/{{score}}.npz", score=_names),
+        output:
+            hist=expand(f"{OUT}/figures/{{{{run}}}}/hist_{{score}}.png", score=_names),
+            roc=expand(f"{OUT}/figures/{{{{run}}}}/roc_{{score}}.png", score=_names),
+            roc_csv=expand(f"{OUT}/plots/roc/{{{{run}}}}-{{score}}.csv", score=_names),
+        log:
+            f"{LOGS}/report/figures_{{run}}.log",
+        wildcard_constraints:
+            run="|".join(_runs),
+        conda:
+            "../envs/oodflow.yaml"
+        threads: 1
+        params:
+            plots=canonical(config["plots"]),
+            scores=list(_names),
+        script:
+            "../scripts/figures.py"
+
+
+if PROTOTYPE_RUNS:
+
+    rule prototype_figure:
+        input:
+            train=f"{OUT}/features/{{run}}/train.npz",
+            ood=f"{OUT}/features/{{run}}/ood/{OOD_SETS[0]}.npz",
+        output:
+            f"{OUT}/figures/{{run}}/prototypes.png",
+        log:
+            f"{LOGS}/report/prototypes_{{run}}.log",
+        wildcard_constraints:
+            run="|".join(PROTOTYPE_RUNS),
+        conda:
+            "../envs/oodflow.yaml"
+        threads: 1
+        params:
+            plots=canonical(config["plots"]),
+            ood=OOD_SETS[0],
+        script:
+            "../scripts/prototype_figure.py"
 
 
 rule comparison_table:

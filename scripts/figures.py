@@ -8,7 +8,7 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (this checkou
 from oodflow import steps  # noqa: E402
 
 sm = snakemake  # noqa: F821
-scores = list(sm.config["scores"])
+scores = list(sm.params.scores)
 steps.figures(
     sm.config,
     sm.wildcards.run,

@@ -51,8 +51,10 @@ def test_dag_writes_tables_and_figures(tiny_run, tiny_config):
         list(tiny_config["scores"]),
         tiny_config["benchmark"]["ood_sets"],
     )
+    run_scores = {r: spec.get("scores") or scores for r, spec in tiny_config["runs"].items()}
     frame = pd.read_csv(out / "tables" / "metrics.csv")
-    assert len(frame) == len(runs) * (1 + len(scores) * len(oods) * 4)
+    assert len(frame) == sum(1 + len(run_scores[r]) * len(oods) * 4 for r in runs)
+    assert set(frame[frame.run == "tiny_palm"].score) == {"-", "mahalanobis", "knn"}
     assert set(frame.metric) == {"accuracy", "AUROC", "AUPR-In", "AUPR-Out", "FPR@95"}
     assert frame.value.between(0, 1).all()
     md = (out / "tables" / "fpr95_auroc.md").read_text()
@@ -61,10 +63,13 @@ def test_dag_writes_tables_and_figures(tiny_run, tiny_config):
         assert name in md and name in tex
     assert "\\begin{tabular}" in tex and "\\textbf{" in tex
     for run in runs:
-        for score in scores:
+        for score in run_scores[run]:
             for kind in ("hist", "roc"):
                 png = out / "figures" / run / f"{kind}_{score}.png"
                 assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "figures" / "tiny_palm" / "prototypes.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (out / "scores" / "tiny_palm" / "msp.npz").exists()  # not computed for a prototype run
+    assert "lowest mean training loss" in md
     manifest = yaml.safe_load((out / "data" / "manifest.json").read_text())
     assert len(manifest["files"]) == 3 + len(oods) + 1
     # no resume checkpoint is left behind once training has finished
