@@ -35,17 +35,19 @@ rule tables:
         "../scripts/tables.py"
 
 
+# Each run's scores in sorted order (scripts/figures.py zips the files with that list).
 for _names, _runs in SCORE_GROUPS.items():
+    _sorted = sorted(_names)
 
     rule:
         name:
             group_name("figures", _names)
         input:
-            expand(f"{OUT}/scores/{{{{run}}}}/{{score}}.npz", score=_names),
+            expand(f"{OUT}/scores/{{{{run}}}}/{{score}}.npz", score=_sorted),
         output:
-            hist=expand(f"{OUT}/figures/{{{{run}}}}/hist_{{score}}.png", score=_names),
-            roc=expand(f"{OUT}/figures/{{{{run}}}}/roc_{{score}}.png", score=_names),
-            roc_csv=expand(f"{OUT}/plots/roc/{{{{run}}}}-{{score}}.csv", score=_names),
+            hist=expand(f"{OUT}/figures/{{{{run}}}}/hist_{{score}}.png", score=_sorted),
+            roc=expand(f"{OUT}/figures/{{{{run}}}}/roc_{{score}}.png", score=_sorted),
+            roc_csv=expand(f"{OUT}/plots/roc/{{{{run}}}}-{{score}}.csv", score=_sorted),
         log:
             f"{LOGS}/report/figures_{{run}}.log",
         wildcard_constraints:
@@ -55,7 +57,6 @@ for _names, _runs in SCORE_GROUPS.items():
         threads: 1
         params:
             plots=canonical(config["plots"]),
-            scores=list(_names),
         script:
             "../scripts/figures.py"
 

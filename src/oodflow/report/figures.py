@@ -177,7 +177,7 @@ def prototype_projection(
     dpi: int = 120,
 ) -> None:
     """2-D PCA (fitted on the ID embeddings) of ID training embeddings coloured by class, one OOD
-    set in grey and the prototypes as stars in their class colour: how compact the classes are
+    set in black (translucent) and the prototypes as stars in their class colour: how compact the classes are
     around their prototypes and where OOD samples fall. Points are evenly strided subsets."""
     mean, comps = pca_2d(id_emb)
     pick = slice(None, None, max(1, len(id_emb) // max_points))
@@ -186,7 +186,7 @@ def prototype_projection(
     cmap = plt.get_cmap("tab10" if proto_labels.max() < 10 else "tab20")
     n_col = cmap.N
     fig, ax = plt.subplots(figsize=(5.5, 5))
-    ax.scatter(oods[:, 0], oods[:, 1], s=4, c="0.6", alpha=0.5, label=f"OOD: {ood_name}", linewidths=0)
+    ax.scatter(oods[:, 0], oods[:, 1], s=4, c="black", alpha=0.25, label=f"OOD: {ood_name}", linewidths=0)
     ax.scatter(
         ids[:, 0], ids[:, 1], s=4, c=[cmap(c % n_col) for c in id_labels[pick]], alpha=0.6, linewidths=0
     )
