@@ -11,7 +11,7 @@ from oodflow import config as oodflow_config
 from oodflow.data import BENCHMARKS
 from oodflow.data.benchmarks import Source
 from oodflow.data.catalog import DATASETS
-from oodflow.methods import AUX_METHODS
+from oodflow.methods import AUX_METHODS, PROTOTYPE_METHODS
 from oodflow.report.references import resolve as resolve_reference
 from oodflow.scores import NETWORK_SCORES
 from oodflow.steps import (
@@ -46,7 +46,20 @@ RUNS = list(config["runs"])
 # Runs whose parameters an Optuna search picks first (rule hpo).
 HPO_RUNS = [run for run, spec in config["runs"].items() if spec.get("hpo") is not None]
 SCORES = list(config["scores"])
+# The scores of each run: runs.<run>.scores (PALM/ADAPT: distance scores only), else all of SCORES.
+RUN_SCORES = {run: spec.get("scores") or SCORES for run, spec in config["runs"].items()}
+# Runs grouped by their score list (posthoc/figures jobs per group; the group of all SCORES
+# keeps the plain rule names).
+SCORE_GROUPS = {}
+for _run, _names in RUN_SCORES.items():
+    SCORE_GROUPS.setdefault(tuple(_names), []).append(_run)
 NETWORK_SCORE_NAMES = [name for name in SCORES if name in NETWORK_SCORES]
+# Runs of a prototype method (PALM, ADAPT): they also get a figure of their prototypes.
+PROTOTYPE_RUNS = [
+    r for r, s in config["runs"].items() if s["method"] in PROTOTYPE_METHODS
+]
+# Normalisation of the inputs whose features are cached (evaluation.eval_stats; QUIRK cifar10).
+EVAL_STATS = config["evaluation"].get("eval_stats", "benchmark")
 # sorted: the post-hoc job's params must not change when the config lists its scores in another order
 POSTHOC_SCORES = sorted(name for name in SCORES if name not in NETWORK_SCORES)
 OOD_SETS = list(config["benchmark"]["ood_sets"])
@@ -62,7 +75,12 @@ COMPARISONS = {spec["name"]: spec for spec in config["report"]["comparisons"]}
 # Adversarial evaluation (config `adversarial`, absent: off) of these runs; sweeps (expanded into
 # runs by the validation) by name, each with a metric-vs-value table and figure.
 ADVERSARIAL = config.get("adversarial")
-ADV_RUNS = [] if ADVERSARIAL is None else (ADVERSARIAL["runs"] or RUNS)
+# (not of prototype runs by default: their logits come from no trained classifier head)
+ADV_RUNS = (
+    []
+    if ADVERSARIAL is None
+    else (ADVERSARIAL["runs"] or [r for r in RUNS if r not in PROTOTYPE_RUNS])
+)
 SWEEPS = list(config["sweeps"])
 
 
@@ -151,8 +169,9 @@ def spine_outputs():
         f"{OUT}/tables/fpr95_auroc.tex",
         f"{OUT}/tables/cross_paper.md",
         f"{OUT}/figures/cross_paper_ranking.png",
-        *expand(f"{OUT}/figures/{{run}}/hist_{{score}}.png", run=RUNS, score=SCORES),
-        *expand(f"{OUT}/figures/{{run}}/roc_{{score}}.png", run=RUNS, score=SCORES),
+        *run_score_paths(f"{OUT}/figures/{{run}}/hist_{{score}}.png"),
+        *run_score_paths(f"{OUT}/figures/{{run}}/roc_{{score}}.png"),
+        *expand(f"{OUT}/figures/{{run}}/prototypes.png", run=PROTOTYPE_RUNS),
         *expand(f"{OUT}/figures/hpo/{{run}}_history.png", run=HPO_RUNS),
         *expand(f"{OUT}/figures/hpo/{{run}}_importance.png", run=HPO_RUNS),
         *comparison_outputs(),
@@ -179,6 +198,18 @@ def gan_figure_inputs(wildcards):
         "ID train": f"{OUT}/data/train.npz",
         **{f"GAN sigma={s}": f"{OUT}/data/gan/{s}.npz" for s in GAN_SIGMAS},
     }
+
+
+def run_score_paths(pattern):
+    """``pattern`` (with {run} and {score}) for every run and each of its scores."""
+    return [pattern.format(run=run, score=s) for run in RUNS for s in RUN_SCORES[run]]
+
+
+def group_name(base, names):
+    """Name of a score group's job kind: plain for the group of all scores, else suffixed by its index."""
+    if list(names) == SCORES:
+        return base
+    return f"{base}_{[g for g in SCORE_GROUPS if list(g) != SCORES].index(names) + 1}"
 
 
 def adversarial_outputs():
@@ -330,9 +361,16 @@ def score_params(wildcards):
     )
 
 
+def posthoc_names(run):
+    """The post-hoc scores of ``run`` (sorted: the job's params must not depend on config order)."""
+    return sorted(name for name in RUN_SCORES[run] if name not in NETWORK_SCORES)
+
+
 def posthoc_params(wildcards):
     """All post-hoc scores of a run are one job: changing one recomputes them all (in a second)."""
-    return canonical({name: config["scores"][name] for name in POSTHOC_SCORES})
+    return canonical(
+        {name: config["scores"][name] for name in posthoc_names(wildcards.run)}
+    )
 
 
 def posthoc_inputs(wildcards):

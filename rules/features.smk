@@ -21,5 +21,7 @@ rule extract_features:
         runtime=eval_resource("runtime"),
         mem_mb=eval_resource("mem_mb"),
         cpus_per_task=eval_resource("cpus_per_task"),
+    params:
+        eval_stats=EVAL_STATS,
     script:
         "../scripts/extract_features.py"
