@@ -26,6 +26,8 @@ include: "rules/scores.smk"
 include: "rules/report.smk"
 include: "rules/adversarial.smk"
 include: "rules/osr.smk"
+include: "rules/multilabel_common.smk"
+include: "rules/multilabel.smk"
 
 
 rule all:

@@ -15,6 +15,9 @@ rule adversarial_eval:
     threads: 2
     resources:
         gpu=1,
+        runtime=eval_resource("runtime"),
+        mem_mb=eval_resource("mem_mb"),
+        cpus_per_task=eval_resource("cpus_per_task"),
     params:
         adversarial=adversarial_params,
     script:

@@ -11,7 +11,7 @@ from oodflow import config as oodflow_config
 from oodflow.data import BENCHMARKS
 from oodflow.data.benchmarks import Source
 from oodflow.data.catalog import DATASETS
-from oodflow.methods import AUX_METHODS
+from oodflow.methods import AUX_METHODS, PROTOTYPE_METHODS
 from oodflow.report.references import resolve as resolve_reference
 from oodflow.scores import NETWORK_SCORES
 from oodflow.steps import (
@@ -26,6 +26,7 @@ from oodflow.steps import (
 )
 from oodflow.data.catalog import gan_dataset
 from oodflow.gan import format_sigma
+from oodflow import cluster
 
 try:
     _validated = oodflow_config.validate(config)
@@ -45,7 +46,20 @@ RUNS = list(config["runs"])
 # Runs whose parameters an Optuna search picks first (rule hpo).
 HPO_RUNS = [run for run, spec in config["runs"].items() if spec.get("hpo") is not None]
 SCORES = list(config["scores"])
+# The scores of each run: runs.<run>.scores (PALM/ADAPT: distance scores only), else all of SCORES.
+RUN_SCORES = {run: spec.get("scores") or SCORES for run, spec in config["runs"].items()}
+# Runs grouped by their score list (posthoc/figures jobs per group; the group of all SCORES
+# keeps the plain rule names).
+SCORE_GROUPS = {}
+for _run, _names in RUN_SCORES.items():
+    SCORE_GROUPS.setdefault(tuple(_names), []).append(_run)
 NETWORK_SCORE_NAMES = [name for name in SCORES if name in NETWORK_SCORES]
+# Runs of a prototype method (PALM, ADAPT): they also get a figure of their prototypes.
+PROTOTYPE_RUNS = [
+    r for r, s in config["runs"].items() if s["method"] in PROTOTYPE_METHODS
+]
+# Normalisation of the inputs whose features are cached (evaluation.eval_stats; QUIRK cifar10).
+EVAL_STATS = config["evaluation"].get("eval_stats", "benchmark")
 # sorted: the post-hoc job's params must not change when the config lists its scores in another order
 POSTHOC_SCORES = sorted(name for name in SCORES if name not in NETWORK_SCORES)
 OOD_SETS = list(config["benchmark"]["ood_sets"])
@@ -61,7 +75,12 @@ COMPARISONS = {spec["name"]: spec for spec in config["report"]["comparisons"]}
 # Adversarial evaluation (config `adversarial`, absent: off) of these runs; sweeps (expanded into
 # runs by the validation) by name, each with a metric-vs-value table and figure.
 ADVERSARIAL = config.get("adversarial")
-ADV_RUNS = [] if ADVERSARIAL is None else (ADVERSARIAL["runs"] or RUNS)
+# (not of prototype runs by default: their logits come from no trained classifier head)
+ADV_RUNS = (
+    []
+    if ADVERSARIAL is None
+    else (ADVERSARIAL["runs"] or [r for r in RUNS if r not in PROTOTYPE_RUNS])
+)
 SWEEPS = list(config["sweeps"])
 
 
@@ -134,7 +153,13 @@ def aux_source(wildcards):
 def final_outputs():
     """Everything the default target builds: the single-label runs' outputs (if the config has runs),
     the HTML pages of the tables (for the report) and the reproduction scorecard."""
-    return [*spine_outputs(), *osr_outputs(), *table_pages(), *summary_outputs()]
+    return [
+        *spine_outputs(),
+        *osr_outputs(),
+        *multilabel_outputs(),
+        *table_pages(),
+        *summary_outputs(),
+    ]
 
 
 def spine_outputs():
@@ -150,8 +175,9 @@ def spine_outputs():
         f"{OUT}/tables/fpr95_auroc.tex",
         f"{OUT}/tables/cross_paper.md",
         f"{OUT}/figures/cross_paper_ranking.png",
-        *expand(f"{OUT}/figures/{{run}}/hist_{{score}}.png", run=RUNS, score=SCORES),
-        *expand(f"{OUT}/figures/{{run}}/roc_{{score}}.png", run=RUNS, score=SCORES),
+        *run_score_paths(f"{OUT}/figures/{{run}}/hist_{{score}}.png"),
+        *run_score_paths(f"{OUT}/figures/{{run}}/roc_{{score}}.png"),
+        *expand(f"{OUT}/figures/{{run}}/prototypes.png", run=PROTOTYPE_RUNS),
         *expand(f"{OUT}/figures/hpo/{{run}}_history.png", run=HPO_RUNS),
         *expand(f"{OUT}/figures/hpo/{{run}}_importance.png", run=HPO_RUNS),
         *comparison_outputs(),
@@ -178,6 +204,18 @@ def gan_figure_inputs(wildcards):
         "ID train": f"{OUT}/data/train.npz",
         **{f"GAN sigma={s}": f"{OUT}/data/gan/{s}.npz" for s in GAN_SIGMAS},
     }
+
+
+def run_score_paths(pattern):
+    """``pattern`` (with {run} and {score}) for every run and each of its scores."""
+    return [pattern.format(run=run, score=s) for run in RUNS for s in RUN_SCORES[run]]
+
+
+def group_name(base, names):
+    """Name of a score group's job kind: plain for the group of all scores, else suffixed by its index."""
+    if list(names) == SCORES:
+        return base
+    return f"{base}_{[g for g in SCORE_GROUPS if list(g) != SCORES].index(names) + 1}"
 
 
 def adversarial_outputs():
@@ -329,9 +367,16 @@ def score_params(wildcards):
     )
 
 
+def posthoc_names(run):
+    """The post-hoc scores of ``run`` (sorted: the job's params must not depend on config order)."""
+    return sorted(name for name in RUN_SCORES[run] if name not in NETWORK_SCORES)
+
+
 def posthoc_params(wildcards):
     """All post-hoc scores of a run are one job: changing one recomputes them all (in a second)."""
-    return canonical({name: config["scores"][name] for name in POSTHOC_SCORES})
+    return canonical(
+        {name: config["scores"][name] for name in posthoc_names(wildcards.run)}
+    )
 
 
 def posthoc_inputs(wildcards):
@@ -405,6 +450,8 @@ def table_category(wildcards):
         return CAT_FOOD
     if name.startswith(("adversarial", "sweep_")):
         return CAT_AOE
+    if name.startswith("ml_"):
+        return CAT_EDGE
     return CAT_SPINE
 
 
@@ -419,6 +466,8 @@ def metrics_tables():
         tables[RESULTS] = f"{OUT}/tables/metrics.csv"
     if OSR:  # the open-set section's (rules/osr.smk)
         tables[OSR_NAME] = f"{OSR_OUT}/tables/metrics.csv"
+    if ML is not None:
+        tables[ML_BENCH.name] = f"{ML_OUT}/tables/metrics.csv"
     return dict(sorted(tables.items()))
 
 
@@ -431,13 +480,20 @@ SCORECARD_REFERENCE = f"{workflow.basedir}/config/papers/references/scorecard.ya
 
 def table_pages():
     """The HTML pages of this config's Markdown tables (rule table_html)."""
-    osr = (
-        [f"results/report/{OSR_NAME}/{name}.html" for name in OSR_TABLES] if OSR else []
-    )
-    if not RUNS:
-        return osr
-    names = ["fpr95_auroc", "cross_paper", *(f"compare_{c}" for c in COMPARISONS)]
-    return [f"results/report/{RESULTS}/{name}.html" for name in names] + osr
+    pages = []
+    if RUNS:
+        names = ["fpr95_auroc", "cross_paper", *(f"compare_{c}" for c in COMPARISONS)]
+        pages += [f"results/report/{RESULTS}/{name}.html" for name in names]
+    if ML is not None:
+        names = [
+            "ml_table",
+            "ml_tail",
+            *(["ml_oe_selection"] if ML_SEL is not None else []),
+        ]
+        pages += [f"results/report/{ML_BENCH.name}/{name}.html" for name in names]
+    if OSR:
+        pages += [f"results/report/{OSR_NAME}/{name}.html" for name in OSR_TABLES]
+    return pages
 
 
 def summary_outputs():
@@ -447,3 +503,22 @@ def summary_outputs():
         "results/summary/tables/scorecard.csv",
         "results/report/summary/scorecard.html",
     ]
+
+
+# Cluster resources (runtime in minutes, mem_mb, cpus_per_task) for a scheduler such as SLURM
+# (profiles/slurm); a local run ignores them. A run's `resources` block overrides the estimates of
+# oodflow.cluster; a retried job (attempt > 1) gets attempt times the runtime.
+def run_resource(name, job="train"):
+    """Resource `name` of the run's `job` ("train" or "hpo")."""
+    return lambda wildcards, attempt: cluster.run_resources(
+        config, wildcards.run, job, attempt
+    )[name]
+
+
+def gan_resource(name):
+    return lambda wildcards, attempt: cluster.gan_resources(config, attempt)[name]
+
+
+def eval_resource(name):
+    """Feature extraction, network scores, adversarial evaluation of one run."""
+    return lambda wildcards, attempt: cluster.eval_resources(config, attempt)[name]

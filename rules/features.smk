@@ -18,5 +18,10 @@ rule extract_features:
     threads: 1
     resources:
         gpu=1,
+        runtime=eval_resource("runtime"),
+        mem_mb=eval_resource("mem_mb"),
+        cpus_per_task=eval_resource("cpus_per_task"),
+    params:
+        eval_stats=EVAL_STATS,
     script:
         "../scripts/extract_features.py"

@@ -18,6 +18,9 @@ rule train_gan:
     threads: 2
     resources:
         gpu=1,
+        runtime=gan_resource("runtime"),
+        mem_mb=gan_resource("mem_mb"),
+        cpus_per_task=gan_resource("cpus_per_task"),
     params:
         gan=gan_params,
         checkpoint=f"{OUT}/gan/checkpoint-last.pt",
@@ -37,6 +40,9 @@ rule sample_gan:
     threads: 1
     resources:
         gpu=1,
+        runtime=gan_resource("runtime"),
+        mem_mb=gan_resource("mem_mb"),
+        cpus_per_task=gan_resource("cpus_per_task"),
     params:
         samples=config["benchmark"]["gan"]["samples"],
     script:

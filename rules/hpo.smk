@@ -33,6 +33,9 @@ rule hpo:
     threads: 2
     resources:
         gpu=1,
+        runtime=run_resource("runtime", "hpo"),
+        mem_mb=run_resource("mem_mb", "hpo"),
+        cpus_per_task=run_resource("cpus_per_task", "hpo"),
     params:
         run=run_params,
         plots=canonical(config["plots"]),

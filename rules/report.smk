@@ -3,7 +3,7 @@
 
 rule evaluate:
     input:
-        scores=expand(f"{OUT}/scores/{{run}}/{{score}}.npz", run=RUNS, score=SCORES),
+        scores=run_score_paths(f"{OUT}/scores/{{run}}/{{score}}.npz"),
         caches=expand(f"{OUT}/features/{{run}}/test.npz", run=RUNS),
     output:
         csv=f"{OUT}/tables/metrics.csv",
@@ -35,32 +35,67 @@ rule tables:
         "../scripts/tables.py"
 
 
-rule figures:
-    input:
-        expand(f"{OUT}/scores/{{{{run}}}}/{{score}}.npz", score=SCORES),
-    output:
-        hist=report(
-            expand(f"{OUT}/figures/{{{{run}}}}/hist_{{score}}.png", score=SCORES),
-            caption="../report/hist.rst",
-            category=run_category,
-            subcategory="{run}",
-        ),
-        roc=report(
-            expand(f"{OUT}/figures/{{{{run}}}}/roc_{{score}}.png", score=SCORES),
-            caption="../report/roc.rst",
-            category=run_category,
-            subcategory="{run}",
-        ),
-        roc_csv=expand(f"{OUT}/plots/roc/{{{{run}}}}-{{score}}.csv", score=SCORES),
-    log:
-        f"{LOGS}/report/figures_{{run}}.log",
-    conda:
-        "../envs/oodflow.yaml"
-    threads: 1
-    params:
-        plots=canonical(config["plots"]),
-    script:
-        "../scripts/figures.py"
+# Each run's scores in sorted order (scripts/figures.py zips the files with that list).
+for _names, _runs in SCORE_GROUPS.items():
+    _sorted = sorted(_names)
+
+    rule:
+        name:
+            group_name("figures", _names)
+        input:
+            expand(f"{OUT}/scores/{{{{run}}}}/{{score}}.npz", score=_sorted),
+        output:
+            hist=report(
+                expand(f"{OUT}/figures/{{{{run}}}}/hist_{{score}}.png", score=_sorted),
+                caption="../report/hist.rst",
+                category=run_category,
+                subcategory="{run}",
+            ),
+            roc=report(
+                expand(f"{OUT}/figures/{{{{run}}}}/roc_{{score}}.png", score=_sorted),
+                caption="../report/roc.rst",
+                category=run_category,
+                subcategory="{run}",
+            ),
+            roc_csv=expand(f"{OUT}/plots/roc/{{{{run}}}}-{{score}}.csv", score=_sorted),
+        log:
+            f"{LOGS}/report/figures_{{run}}.log",
+        wildcard_constraints:
+            run="|".join(_runs),
+        conda:
+            "../envs/oodflow.yaml"
+        threads: 1
+        params:
+            plots=canonical(config["plots"]),
+        script:
+            "../scripts/figures.py"
+
+
+if PROTOTYPE_RUNS:
+
+    rule prototype_figure:
+        input:
+            train=f"{OUT}/features/{{run}}/train.npz",
+            ood=f"{OUT}/features/{{run}}/ood/{OOD_SETS[0]}.npz",
+        output:
+            report(
+                f"{OUT}/figures/{{run}}/prototypes.png",
+                caption="../report/prototypes.rst",
+                category=CAT_ADAPT,
+                subcategory="{run}",
+            ),
+        log:
+            f"{LOGS}/report/prototypes_{{run}}.log",
+        wildcard_constraints:
+            run="|".join(PROTOTYPE_RUNS),
+        conda:
+            "../envs/oodflow.yaml"
+        threads: 1
+        params:
+            plots=canonical(config["plots"]),
+            ood=OOD_SETS[0],
+        script:
+            "../scripts/prototype_figure.py"
 
 
 rule comparison_table:
@@ -105,7 +140,7 @@ rule comparison_figure:
 
 rule cross_paper:
     input:
-        expand(f"{OUT}/scores/{{run}}/{{score}}.npz", run=RUNS, score=SCORES),
+        run_score_paths(f"{OUT}/scores/{{run}}/{{score}}.npz"),
     output:
         csv=f"{OUT}/tables/cross_paper.csv",
         md=f"{OUT}/tables/cross_paper.md",

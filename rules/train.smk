@@ -16,6 +16,9 @@ rule train:
     threads: 2
     resources:
         gpu=1,
+        runtime=run_resource("runtime"),
+        mem_mb=run_resource("mem_mb"),
+        cpus_per_task=run_resource("cpus_per_task"),
     params:
         run=run_params,
         checkpoint=resume_checkpoint,

@@ -6,8 +6,8 @@ sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821  (snakemake 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (this checkout's library)
 
 from oodflow import steps  # noqa: E402
+from oodflow.report.tables import run_scores  # noqa: E402
 
 sm = snakemake  # noqa: F821
-runs, scores = list(sm.config["runs"]), list(sm.config["scores"])
-score_files = dict(zip([(r, s) for r in runs for s in scores], sm.input, strict=True))
-steps.cross_paper(sm.config, score_files, dict(sm.output.items()))
+pairs = [(r, s) for r in sm.config["runs"] for s in run_scores(sm.config, r)]
+steps.cross_paper(sm.config, dict(zip(pairs, sm.input, strict=True)), dict(sm.output.items()))

@@ -8,8 +8,11 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (this checkou
 from oodflow import steps  # noqa: E402
 
 sm = snakemake  # noqa: F821
-runs, scores = list(sm.config["runs"]), list(sm.config["scores"])
-score_files = {(r, s): f for (r, s), f in zip([(r, s) for r in runs for s in scores], sm.input.scores)}
+from oodflow.report.tables import run_scores  # noqa: E402
+
+runs = list(sm.config["runs"])
+pairs = [(r, s) for r in runs for s in run_scores(sm.config, r)]
+score_files = dict(zip(pairs, sm.input.scores, strict=True))
 steps.evaluate(
     sm.config, score_files, dict(zip(runs, sm.input.caches)), sm.output.csv, sm.output.json, sm.output.draws
 )

@@ -8,7 +8,9 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (this checkou
 from oodflow import steps  # noqa: E402
 
 sm = snakemake  # noqa: F821
-scores = list(sm.config["scores"])
+from oodflow.report.tables import run_scores  # noqa: E402
+
+scores = sorted(run_scores(sm.config, sm.wildcards.run))  # the order of the rule's files
 steps.figures(
     sm.config,
     sm.wildcards.run,

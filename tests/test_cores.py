@@ -75,7 +75,8 @@ def test_residual_link_is_skip_plus_branch():
     assert torch.allclose(residual_link([a, b], None, 4), expected.detach())
 
 
-@pytest.mark.parametrize("name", MODELS.names())
+# resnet50 (torchvision, the multi-label paper configs) defines no CORES response layers
+@pytest.mark.parametrize("name", [n for n in MODELS.names() if n != "resnet50"])
 def test_every_model_has_consistent_response_layers(name):
     kwargs = {"width": 0.25} if name != "small_cnn" else {}
     model = build_model(name, num_classes=7, in_channels=3, **kwargs).eval()

@@ -36,7 +36,8 @@ def test_conda_env_pins_equal_constraints():
 def test_pinned_versions_satisfy_pyproject_ranges():
     constraints = _pins((ROOT / "requirements" / "constraints.txt").read_text().splitlines())
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    requirements = project["dependencies"] + project["optional-dependencies"]["test"]
+    extras = project["optional-dependencies"]
+    requirements = project["dependencies"] + extras["test"] + extras["slurm"]
     for spec in map(Requirement, requirements):
         pinned = constraints.get(spec.name.lower())
         assert pinned is not None, f"{spec.name} is not pinned in requirements/constraints.txt"

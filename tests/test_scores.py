@@ -258,7 +258,18 @@ def test_odin_matches_pytorch_ood():
 
 def test_registry_errors():
     assert SCORES.names() == sorted(
-        ["msp", "maxlogit", "energy", "mahalanobis", "knn", "react", "vim", "odin", "cores"]
+        [
+            "msp",
+            "maxlogit",
+            "energy",
+            "mahalanobis",
+            "mahalanobis_pooled",
+            "knn",
+            "react",
+            "vim",
+            "odin",
+            "cores",
+        ]
     )
     with pytest.raises(KeyError, match="unknown score 'foo'; valid names: cores, energy, knn"):
         build_score("foo")

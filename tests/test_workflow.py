@@ -51,8 +51,9 @@ def test_dag_writes_tables_and_figures(tiny_run, tiny_config):
         list(tiny_config["scores"]),
         tiny_config["benchmark"]["ood_sets"],
     )
+    run_scores = {r: spec.get("scores") or scores for r, spec in tiny_config["runs"].items()}
     frame = pd.read_csv(out / "tables" / "metrics.csv")
-    assert len(frame) == len(runs) * (1 + len(scores) * len(oods) * 4)
+    assert len(frame) == sum(1 + len(run_scores[r]) * len(oods) * 4 for r in runs)
     assert set(frame.metric) == {"accuracy", "AUROC", "AUPR-In", "AUPR-Out", "FPR@95"}
     assert frame.value.between(0, 1).all()
     md = (out / "tables" / "fpr95_auroc.md").read_text()
@@ -61,7 +62,7 @@ def test_dag_writes_tables_and_figures(tiny_run, tiny_config):
         assert name in md and name in tex
     assert "\\begin{tabular}" in tex and "\\textbf{" in tex
     for run in runs:
-        for score in scores:
+        for score in run_scores[run]:
             for kind in ("hist", "roc"):
                 png = out / "figures" / run / f"{kind}_{score}.png"
                 assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -315,3 +316,42 @@ def test_aoe_sweep_with_adversarial_evaluation(tmp_path):
     args = checkpoint.load(out / "runs" / "aoe_eps-0p5" / "model.pt")["config"]["run"]["method_args"]
     assert args == {"attack": "eba", "aux_batch_size": 16, "eps": 0.5, "mean": [0.1307], "std": [0.3081]}
     assert "Nothing to be done" in snakemake(tmp_path, "--configfile", str(path), "--dry-run").stdout
+
+
+#: A tiny PALM run (two views, prototypes, no classifier head) beside the tiny CE run.
+TINY_PALM = {
+    "model": "small_cnn",
+    "model_args": {"width": 0.25},
+    "method": "palm",
+    "method_args": {"augmentation": "simclr_gray", "n_proto": 2, "proj_dim": 16},
+    "epochs": 2,
+    "batch_size": 32,
+    "optimizer": "sgd",
+    "lr": 0.05,
+    "scheduler": "warmup_cosine",
+    "warmup_epochs": 1,
+    "select": "min_train_loss",
+    "scores": ["mahalanobis", "knn"],
+}
+
+
+def test_prototype_run_is_scored_by_its_own_scores_with_a_figure(tmp_path):
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["benchmark"]["ood_sets"] = ["textures", "uniform"]
+    config["runs"]["tiny_palm"] = TINY_PALM
+    config["adversarial"] = {"eps": [0.0]}  # prototype runs are left out of it by default
+    path = tmp_path / "palm.yaml"
+    path.write_text(yaml.safe_dump(config))
+    snakemake(tmp_path, "--configfile", str(path))
+    out = tmp_path / OUT
+    frame = pd.read_csv(out / "tables" / "metrics.csv")
+    assert set(frame[frame.run == "tiny_palm"].score) == {"-", "mahalanobis", "knn"}
+    assert set(frame[frame.run == "tiny"].score) == {"-", *config["scores"]}
+    assert (out / "figures" / "tiny_palm" / "prototypes.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (out / "scores" / "tiny_palm" / "msp.npz").exists()  # not computed for a prototype run
+    assert "lowest mean training loss" in (out / "tables" / "fpr95_auroc.md").read_text()
+    assert set(pd.read_csv(out / "tables" / "adversarial.csv").run) == {"tiny"}
+    cache = load_npz(out / "features" / "tiny_palm" / "test.npz")
+    assert cache["prototypes"].shape == (10 * 2, 16) and cache["embeddings"].shape[1] == 16
+    plan = snakemake(tmp_path, "--configfile", str(path), "--dry-run").stdout
+    assert "Nothing to be done" in plan

@@ -149,12 +149,16 @@ def validate(config: Mapping[str, Any], schema: dict | None = None) -> dict:
     for name, params in cfg["scores"].items():  # score modules import no torch: cheap to check here
         _check_kwargs(SCORES.get(name), params, f"scores.{name}", f"score '{name}'")
     check_dataset_options(cfg["datasets"])
+    _check_run_scores(cfg)
     _check_comparisons(cfg, bench.ood_sets)
     for run, spec in cfg["runs"].items():
         if spec.get("outliers") is not None:
             _check_outliers(run, spec, cfg["benchmark"]["gan"], bench)
     _check_adversarial(cfg)
     _check_osr(cfg)
+    from oodflow.multilabel.config import check_section
+
+    check_section(cfg)  # the multi-label sub-workflow (section `multilabel`, absent: off)
     return cfg
 
 
@@ -224,6 +228,38 @@ def _check_adversarial(cfg: Mapping[str, Any]) -> None:
             )
 
 
+#: Scores that need a trained classifier head or the network (not available for prototype methods).
+HEAD_SCORES = frozenset({"react", "vim", "odin", "cores"})
+
+
+def _check_run_scores(cfg: Mapping[str, Any]) -> None:
+    """``runs.<run>.scores`` names scores of the config; prototype-method runs list theirs and none
+    of :data:`HEAD_SCORES`."""
+    from oodflow.methods import PROTOTYPE_METHODS
+
+    for run, spec in cfg["runs"].items():
+        where = f"runs.{run}.scores"
+        names = spec.get("scores")
+        for i, name in enumerate(names or []):
+            if name not in cfg["scores"]:
+                raise ConfigError(
+                    f"config error at {where}.{i}: score '{name}' is not in the config's scores "
+                    f"({', '.join(cfg['scores'])})"
+                )
+        if spec["method"] in PROTOTYPE_METHODS:
+            if names is None:
+                raise ConfigError(
+                    f"config error at {where}: method '{spec['method']}' trains no classifier head; "
+                    "list the feature scores to evaluate it with (e.g. [mahalanobis_pooled, knn])"
+                )
+            bad = sorted(set(names) & HEAD_SCORES)
+            if bad:
+                raise ConfigError(
+                    f"config error at {where}: {', '.join(bad)} need a trained classifier head, which "
+                    f"method '{spec['method']}' does not train"
+                )
+
+
 def _check_comparisons(cfg: Mapping[str, Any], ood_sets: tuple[str, ...]) -> None:
     """``report.comparisons``: unique names, two distinct runs, configured scores, a valid reference."""
     from oodflow.io import FormatError
@@ -242,6 +278,12 @@ def _check_comparisons(cfg: Mapping[str, Any], ood_sets: tuple[str, ...]) -> Non
         if comp["baseline"] == comp["candidate"]:
             raise ConfigError(f"config error at {where}.candidate: the same run as the baseline")
         for j, score in enumerate(comp["scores"]):
+            runs_without = [cfg["runs"][comp[r]].get("scores") for r in ("baseline", "candidate")]
+            if any(names is not None and score not in names for names in runs_without):
+                raise ConfigError(
+                    f"config error at {where}.scores.{j}: score '{score}' is not evaluated for both runs "
+                    "(runs.<run>.scores)"
+                )
             if score not in cfg["scores"]:
                 raise ConfigError(
                     f"config error at {where}.scores.{j}: score '{score}' is not in the config's scores "

@@ -202,6 +202,9 @@ def catalog_datasets(config: Mapping[str, Any]) -> list[str]:
         from oodflow.osr.workflow import catalog_sources
 
         names += catalog_sources(config)
+    from oodflow.multilabel.steps import catalog_datasets as multilabel_datasets
+
+    names += multilabel_datasets(config)  # the `multilabel` section's ID, OOD and OE datasets
     return list(dict.fromkeys(names))
 
 
@@ -242,15 +245,17 @@ def run_config(config: Mapping[str, Any], run: str) -> dict[str, Any]:
     OOD test sets and their sizes are not part of it: adding an OOD set retrains nothing. The
     auxiliary pool is, for methods that train on it and for runs with a hyper-parameter search
     (``hpo``, validated on held-out aux images), and so is the run a fine-tuned run starts from.
-    The ``hpo`` block is part of it except ``storage``, which says where trials are kept, not what
-    they compute (and may name a database server). A run with GAN outliers (``outliers.source:
+    A run's ``resources`` (what a cluster grants its jobs) are not part of it. The ``hpo`` block
+    is part of it except ``storage``, which says where trials are kept, not what they compute (and
+    may name a database server). A run with GAN outliers (``outliers.source:
     gan``) depends on ``benchmark.gan`` instead of the aux pool; runs without ``outliers`` keep
     exactly the params they had before GAN outliers existed. Methods that need the benchmark's
     normalisation get it here (:func:`with_normalisation`), so it is recorded with the run.
     """
     from oodflow.methods import AUX_METHODS
 
-    spec = with_normalisation(config, dict(config["runs"][run]))
+    spec = {k: v for k, v in config["runs"][run].items() if k not in ("resources", "scores")}
+    spec = with_normalisation(config, spec)  # where a run trains and how it is scored: not what it is
     bench = {**data_config(config, "id"), "image_format": config["benchmark"]["image_format"]}
     if uses_gan(spec):  # GAN outliers replace the aux pool: the GAN's config determines them
         bench["gan"] = _gan_pool_config(config)
@@ -269,7 +274,7 @@ def run_config(config: Mapping[str, Any], run: str) -> dict[str, Any]:
 
 #: Methods that take the benchmark's per-channel ``mean``/``std`` (pixel-unit eps, clipping); the
 #: workflow fills them in when a run gives neither.
-NORMALISED_METHODS = frozenset({"aoe"})
+NORMALISED_METHODS = frozenset({"aoe", "palm", "adapt"})
 
 
 def with_normalisation(config: Mapping[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
@@ -366,7 +371,10 @@ def train(
         "image_format": fmt,
         "benchmark": bench.name,
     }
-    checkpoint.save(model_out, {"model": model.state_dict(), "config": rc, "meta": meta, "log": rows})
+    payload = {"model": model.state_dict(), "config": rc, "meta": meta, "log": rows}
+    if getattr(model, "method_state", None) is not None:  # PALM/ADAPT: projection head and prototypes
+        payload["method"] = model.method_state
+    checkpoint.save(model_out, payload)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=training.LOG_FIELDS, lineterminator="\n")
     writer.writeheader()
@@ -540,7 +548,14 @@ def extract(
 ) -> None:
     """One forward pass per stored set (``data_npz[i]`` -> ``outs[i]``), the model loaded once:
     cache logits, penultimate features and labels, plus the head (so post-hoc scores never need
-    torch)."""
+    torch).
+
+    A model trained by a prototype method (PALM, ADAPT: ``model.pt`` holds the method's state) has no
+    trained classifier head: its cached ``logits`` are the nearest-prototype classifier's
+    (:meth:`~oodflow.methods.prototypes.MultiPrototype.class_logits`, so ID accuracy is that
+    classifier's), and each cache also holds the unit head embeddings ``embeddings``, the
+    ``prototypes`` and their classes ``prototype_labels`` (for the prototype figure).
+    """
     from oodflow import features
     from oodflow.data.benchmarks import load_inputs
     from oodflow.seeding import configure_determinism, resolve_device
@@ -550,18 +565,61 @@ def extract(
         raise ValueError(f"extract: {len(data_npz)} data files but {len(outs)} outputs")
     configure_determinism(threads)
     device = resolve_device(config["device"])
-    model, _ = load_model(model_pt, device)
+    model, payload = load_model(model_pt, device)
+    method = _prototype_method(model, payload, device)
+    bench = eval_benchmark(config)
     head_w = model.head.weight.detach().cpu().numpy()
     head_b = model.head.bias.detach().cpu().numpy()
     for data, out in zip(data_npz, outs, strict=True):
         start = time.perf_counter()
-        x, y = load_inputs(data, _benchmark(config), config["benchmark"]["image_format"])
+        x, y = load_inputs(data, bench, config["benchmark"]["image_format"])
         logits, feats = features.extract(model, x, batch_size=batch_size, device=device)
-        save_npz(out, logits=logits, features=feats, labels=y, head_weight=head_w, head_bias=head_b)
+        extra = {}
+        if method is not None:
+            logits, emb = features.extract_prototype(model, method, x, batch_size=batch_size, device=device)
+            extra = {
+                "embeddings": emb,
+                "prototypes": method.prototypes.float().cpu().numpy(),
+                "prototype_labels": method.labels.cpu().numpy(),
+            }
+        save_npz(out, logits=logits, features=feats, labels=y, head_weight=head_w, head_bias=head_b, **extra)
         _log(
             f"{data}: {len(y)} samples, logits {logits.shape}, features {feats.shape} "
             f"in {time.perf_counter() - start:.2f} s"
         )
+
+
+#: QUIRK of PALM/ADAPT's evaluation (methods.md section 4.4): inputs normalised with these
+#: CIFAR-10-style statistics at test time, while training used the CIFAR-100 ones.
+REFERENCE_EVAL_STATS = {"cifar10": ((0.491, 0.482, 0.447), (0.247, 0.244, 0.262))}
+
+
+def eval_benchmark(config: Mapping[str, Any]):
+    """The benchmark whose normalisation the cached features use: the configured one, or with
+    ``evaluation.eval_stats: cifar10`` (QUIRK flag, off by default) the reference's eval stats."""
+    import dataclasses
+
+    bench, stats = _benchmark(config), config["evaluation"].get("eval_stats", "benchmark")
+    if stats == "benchmark":
+        return bench
+    mean, std = REFERENCE_EVAL_STATS[stats]
+    if len(bench.mean) != len(mean):
+        raise ValueError(f"evaluation.eval_stats {stats} is for RGB inputs; benchmark '{bench.name}' is grey")
+    return dataclasses.replace(bench, mean=mean, std=std)
+
+
+def _prototype_method(model, payload: Mapping[str, Any], device):
+    """The trained prototype method of a ``model.pt`` (None for models without method state)."""
+    if "method" not in payload:
+        return None
+    from oodflow.methods import build_method
+
+    run = payload["config"]["run"]
+    method = build_method(run["method"], **run["method_args"])
+    method.setup(model, payload["meta"]["num_classes"], device)  # then overwritten by the trained state
+    method.load_state_dict(payload["method"])
+    method.train(False)
+    return method
 
 
 # ------------------------------------------------------------------------------------- scoring
@@ -665,6 +723,14 @@ def evaluate(
 
     ev = config["evaluation"]
     subsets: dict[str, np.ndarray] = {}
+    if ev.get("ood_max") is not None and ev["ood_per_id"] is None:
+        # PALM/ADAPT score at most 9,728 samples of each OOD set (a random 10k, then 19 batches of
+        # 512 of a shuffled loader): one subset, seeded unless the QUIRK flag ood_max_unseeded is set
+        first = load_npz(next(iter(score_files.values())))
+        for ood in config["benchmark"]["ood_sets"]:
+            seed = None if ev.get("ood_max_unseeded") else derive_seed(config["seed"], "ood-max", ood)
+            n = len(first[ood])
+            subsets[ood] = draw_ood_subsets(n, min(ev["ood_max"], n), 1, np.random.default_rng(seed))
     if ev["ood_per_id"] is not None:
         first = load_npz(next(iter(score_files.values())))
         size = max(1, int(len(first["id"]) * ev["ood_per_id"]))
@@ -875,6 +941,29 @@ def figures(
             scores["id"], ood, title=f"{run}: {name}", out=roc_out[name], dpi=config["plots"]["dpi"]
         )
         fig.roc_csv(scores["id"], ood, out=roc_csv_out[name])
+
+
+def prototype_figure(
+    config: Mapping[str, Any], run: str, train_cache: str, ood_cache: str, ood: str, out: str
+) -> None:
+    """PCA projection of a prototype run's (PALM, ADAPT) unit head embeddings of the ID training
+    set, its prototypes and the OOD set ``ood`` (arrays the feature caches of such runs hold)."""
+    from oodflow.report import figures as fig
+
+    need = {"embeddings": 2, "labels": 1, "prototypes": 2, "prototype_labels": 1}
+    train = load_npz(train_cache, required=need)
+    other = load_npz(ood_cache, required={"embeddings": 2})
+    fig.prototype_projection(
+        train["embeddings"],
+        train["labels"],
+        train["prototypes"],
+        train["prototype_labels"],
+        other["embeddings"],
+        ood_name=ood,
+        title=f"{config['benchmark']['name']} / {run}: head embeddings, PCA of ID train",
+        out=out,
+        dpi=config["plots"]["dpi"],
+    )
 
 
 # ------------------------------------------------------------------------ paper-scale datasets

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from oodflow import checkpoint
 from oodflow.data import BENCHMARKS
 from oodflow.methods import build_method
+from oodflow.methods.views import make_view
 from oodflow.models import build_model
 from oodflow.seeding import derive_seed
 
@@ -82,25 +83,47 @@ def make_optimizer(params, run: Mapping[str, Any]) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer '{run['optimizer']}'; valid: adam, sgd")
 
 
-def make_scheduler(opt: torch.optim.Optimizer, run: Mapping[str, Any], steps: int):
-    """Per-step schedule: ``none`` (constant) or ``cosine`` from lr down to 0 over all steps."""
+def warmup_cosine(step: int, steps: int, warmup: int, min_ratio: float) -> float:
+    r"""LR factor of a linear warm-up over ``warmup`` steps (from 0) followed by a cosine from 1 to
+    ``min_ratio`` over the remaining steps (PALM/ADAPT: 10 epochs of warm-up, ``min_ratio`` 0.001):
+    :math:`t / T_w` for :math:`t < T_w`, else
+    :math:`r + (1 - r)\frac{1}{2}(1 + \cos \pi \frac{t - T_w}{T - T_w})`."""
+    if step < warmup:
+        return step / warmup
+    frac = min(step - warmup, steps - warmup) / max(steps - warmup, 1)
+    return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * frac))
+
+
+def make_scheduler(opt: torch.optim.Optimizer, run: Mapping[str, Any], steps: int, steps_per_epoch: int = 1):
+    """Per-step schedule: ``none`` (constant), ``cosine`` from lr down to 0 over all steps, or
+    ``warmup_cosine`` (:func:`warmup_cosine`; run keys ``warmup_epochs`` (0) and ``min_lr_ratio`` (0))."""
+    if run["scheduler"] == "warmup_cosine":
+        warmup = run.get("warmup_epochs", 0) * steps_per_epoch
+        ratio = run.get("min_lr_ratio", 0.0)
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: warmup_cosine(step, steps, warmup, ratio))
     if run["scheduler"] == "none":
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
     if run["scheduler"] == "cosine":
         return torch.optim.lr_scheduler.LambdaLR(
             opt, lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, steps) / steps))
         )
-    raise ValueError(f"unknown scheduler '{run['scheduler']}'; valid: none, cosine")
+    raise ValueError(f"unknown scheduler '{run['scheduler']}'; valid: none, cosine, warmup_cosine")
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.device) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` on ``split``."""
+def evaluate(
+    model: nn.Module, split: Split, batch_size: int, device: torch.device, method: Any = None
+) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``model`` on ``split`` (of ``method.predict``'s logits for
+    a method that classifies itself, e.g. by its nearest prototype)."""
     model.eval()
+    predict = getattr(method, "predict", None)
+    if predict is not None:
+        method.train(False)
     loss, correct = 0.0, 0
     for i in range(0, len(split), batch_size):
         x, y = split.x[i : i + batch_size].to(device), split.y[i : i + batch_size].to(device)
-        logits = model(x)
+        logits = model(x) if predict is None else predict(model, x)
         loss += float(F.cross_entropy(logits, y, reduction="sum"))
         correct += int((logits.argmax(1) == y).sum())
     return loss / len(split), correct / len(split)
@@ -127,6 +150,15 @@ def train(
     ``init_state`` (fine-tuning) replaces the seeded initial weights. A method with a
     ``set_epoch(epoch, seed)`` hook is told each epoch before its first step (so its randomness can
     follow ``(seed, epoch, step)`` and survive a resume).
+
+    Contrastive methods (PALM, ADAPT) add state and views: a method with ``setup(model,
+    num_classes, device)`` builds its own modules (trained with the model: ``parameters()``) and
+    buffers, saved with ``state_dict()`` in every checkpoint and returned as ``model.method_state``;
+    a method with ``n_views > 1`` gets that many views of each batch (its ``augmentation`` policy,
+    :mod:`oodflow.methods.views`; they replace the benchmark's augmentation) stacked along dim 0.
+    ``run["amp"]`` turns on mixed precision (autocast + GradScaler) when the device is CUDA.
+    ``run["select"] == "min_train_loss"`` returns the weights of the epoch with the lowest mean
+    training loss (PALM/ADAPT's checkpoint), not the last.
     """
     run, seed = config["run"], config["seed"]
     policy = BENCHMARKS.get(config["benchmark"]["name"]).augment
@@ -139,11 +171,23 @@ def train(
     method = build_method(run["method"], **run["method_args"])
     if method.uses_aux and aux_split is None:
         raise ValueError(f"method '{run['method']}' trains on auxiliary outliers but no aux_split was given")
-    opt = make_optimizer(model.parameters(), run)
+    stateful = hasattr(method, "setup")
+    params = list(model.parameters())
+    if stateful:
+        method.setup(model, num_classes, device)
+        params += list(method.parameters())
+    n_views = getattr(method, "n_views", 1)
+    select = run.get("select", "last")
+    if select not in SELECTIONS:
+        raise ValueError(f"unknown checkpoint selection '{select}'; valid: {', '.join(SELECTIONS)}")
+    opt = make_optimizer(params, run)
     steps_per_epoch = math.ceil(len(train_split) / run["batch_size"])
-    sched = make_scheduler(opt, run, run["epochs"] * steps_per_epoch)
+    sched = make_scheduler(opt, run, run["epochs"] * steps_per_epoch, steps_per_epoch)
+    amp = bool(run.get("amp", False)) and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda") if amp else None
     rows: list[dict[str, float]] = []
     start = 0
+    best: dict[str, Any] | None = None  # the selected epoch's weights (select: min_train_loss)
 
     checkpoint_path = Path(checkpoint_path)
     state = checkpoint.load_matching(checkpoint_path, config, map_location=device, log=log)
@@ -151,6 +195,11 @@ def train(
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
+        if stateful:
+            method.load_state_dict(state["method"])
+        if scaler is not None and "scaler" in state:
+            scaler.load_state_dict(state["scaler"])
+        best = state.get("best")
         rows, start = list(state["log"]), int(state["epoch"]) + 1
         log(f"resuming from {checkpoint_path} after epoch {start}")
 
@@ -170,11 +219,17 @@ def train(
             aux_order = torch.randperm(len(aux_split), generator=gen)
             aux_bs = method.aux_batch_size
         model.train()
+        if stateful:
+            method.train(True)
         total_loss, correct = 0.0, 0
         for i in range(0, len(order), run["batch_size"]):
             idx = order[i : i + run["batch_size"]]
             x = train_split.x[idx]
-            if run["augment"]:
+            if n_views > 1:
+                x = torch.cat(
+                    [make_view(x, method.augmentation, gen, method.mean, method.std) for _ in range(n_views)]
+                )
+            elif run["augment"]:
                 x = augment(x, policy, gen)
             x, y = x.to(device), train_split.y[idx].to(device)
             x_aux = None
@@ -185,14 +240,20 @@ def train(
                 if run["augment"]:
                     x_aux = augment(x_aux, policy, gen)
                 x_aux = x_aux.to(device)
-            loss, logits = method(model, x, y, x_aux)
+            with torch.autocast("cuda", enabled=amp):
+                loss, logits = method(model, x, y, x_aux)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            if scaler is None:
+                loss.backward()
+                opt.step()
+            else:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
             sched.step()
             total_loss += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == y).sum())
-        val_loss, val_acc = evaluate(model, val_split, 512, device)
+        val_loss, val_acc = evaluate(model, val_split, 512, device, method if stateful else None)
         row = {
             "epoch": epoch + 1,
             "lr": opt.param_groups[0]["lr"],
@@ -204,18 +265,44 @@ def train(
         rows.append(row)
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_acc=f"{val_acc:.4f}")
         log(", ".join(f"{k}={v:.6g}" for k, v in row.items()))
-        checkpoint.save(
-            checkpoint_path,
-            {
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(),
-                "epoch": epoch,
-                "config": dict(config),
-                "log": rows,
-            },
+        payload = {
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "epoch": epoch,
+            "config": dict(config),
+            "log": rows,
+        }
+        if stateful:
+            payload["method"] = method.state_dict()
+        if scaler is not None:
+            payload["scaler"] = scaler.state_dict()
+        if select == "min_train_loss":
+            if best is None or row["train_loss"] < best["train_loss"]:
+                best = {"epoch": epoch, "train_loss": row["train_loss"], "model": _copy(model.state_dict())}
+                if stateful:
+                    best["method"] = method.state_dict()
+            payload["best"] = best
+        checkpoint.save(checkpoint_path, payload)
+    if best is not None:
+        log(
+            f"selected the weights of epoch {best['epoch'] + 1} "
+            f"(lowest mean training loss {best['train_loss']:.6g})"
         )
+        model.load_state_dict(best["model"])
+        if stateful:
+            method.load_state_dict(best["method"])
+    if stateful:
+        model.method_state = method.state_dict()
     return model, rows
+
+
+#: Which epoch's weights ``train`` returns: the last, or the lowest mean training loss (PALM/ADAPT).
+SELECTIONS = ("last", "min_train_loss")
+
+
+def _copy(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in state.items()}
 
 
 def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn.Module, dict[str, Any]]:

@@ -189,6 +189,18 @@ def markdown_table() -> str:
 PAPER_CONFIGS = Path(__file__).resolve().parents[3] / "config" / "papers"
 
 
+def _benchmarks(config) -> str:
+    """What a config runs on: the runs' benchmark, the multi-label benchmark, the OSR datasets."""
+    parts = []
+    if config["runs"]:
+        parts.append(f"`{config['benchmark']['name']}`")
+    if config.get("multilabel"):
+        parts.append(f"`{config['multilabel']['benchmark']['name']}` (multi-label)")
+    if config.get("osr"):
+        parts.append(f"{', '.join(f'`{d}`' for d in config['osr']['datasets'])} (OSR)")
+    return ", ".join(parts)
+
+
 def paper_config_table(config_dir: str | Path = PAPER_CONFIGS) -> str:
     """Which catalog datasets each paper config needs, with their download sizes (for the README).
 
@@ -201,10 +213,7 @@ def paper_config_table(config_dir: str | Path = PAPER_CONFIGS) -> str:
     for path in sorted(Path(config_dir).glob("*.yaml")):
         config = load(path)
         listed = ", ".join(f"`{n}` ({DATASETS.get(n).approx_size})" for n in catalog_datasets(config))
-        bench = f"`{config['benchmark']['name']}`" if config["runs"] else ""
-        if config.get("osr") is not None:  # the open-set section (no single-label benchmark of its own)
-            bench = ", ".join([*([bench] if bench else []), f"OSR: {', '.join(config['osr']['datasets'])}"])
-        rows.append(f"| `config/papers/{path.name}` | {bench} | {listed} |")
+        rows.append(f"| `config/papers/{path.name}` | {_benchmarks(config)} | {listed} |")
     return "\n".join(rows) + "\n"
 
 

@@ -9,6 +9,8 @@ METHODS = Registry(
         "oe": "oodflow.methods.outlier_exposure:OutlierExposure",
         "energy_ft": "oodflow.methods.outlier_exposure:EnergyFineTune",
         "aoe": "oodflow.methods.adversarial_oe:AdversarialOutlierExposure",
+        "palm": "oodflow.methods.prototypes:PALM",
+        "adapt": "oodflow.methods.prototypes:ADAPT",
     },
 )
 
@@ -40,7 +42,20 @@ METHOD_ARGS = {
         "seed",
     ),
     "energy_ft": ("lam", "m_in", "m_out", "aux_batch_size"),
+    **{
+        name: (
+            *("n_proto", "proto_m", "k", "temp", "epsilon", "sinkhorn_iter", "lambda_pcon"),
+            *("proj_dim", "proj_hidden", "n_views", "augmentation", "mean", "std"),
+            *extra,
+        )
+        for name, extra in (("palm", ("proto_temp",)), ("adapt", ("beta", "tau0", "align_ref")))
+    },
 }
+
+#: Multi-prototype contrastive methods (PALM, ADAPT): no classifier head is trained, so their runs
+#: are scored by feature-distance scores only (``runs.<run>.scores``); the cache's logits are the
+#: nearest-prototype classifier's.
+PROTOTYPE_METHODS = frozenset({"palm", "adapt"})
 
 
 def build_method(name: str, **kwargs):

@@ -23,6 +23,7 @@ MODELS = Registry(
         "small_cnn": "oodflow.models.small_cnn:small_cnn",
         "resnet18": "oodflow.models.resnet:resnet18",
         "resnet34": "oodflow.models.resnet:resnet34",
+        "resnet50": "oodflow.models.torchvision_resnet:resnet50",
         "wrn40_2": "oodflow.models.wrn:wrn40_2",
         "mobilenet_v3_small": "oodflow.models.mobilenet:mobilenet_v3_small",
         "mobilenet_v3_large": "oodflow.models.mobilenet:mobilenet_v3_large",

@@ -150,3 +150,54 @@ def sample_grid(sets: Mapping[str, np.ndarray], *, out: str, per_set: int = 12, 
         row[0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
     fig.tight_layout()
     _save(fig, out, dpi)
+
+
+def pca_2d(fit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and the top-2 principal directions ``(D, 2)`` of ``fit`` (rows = samples), signs fixed
+    so that each direction's largest-magnitude entry is positive (stable across LAPACK builds)."""
+    fit = np.asarray(fit, dtype=np.float64)
+    mean = fit.mean(0)
+    _, _, vt = np.linalg.svd(fit - mean, full_matrices=False)
+    comps = vt[:2].T
+    signs = np.sign(comps[np.abs(comps).argmax(0), np.arange(comps.shape[1])])
+    return mean, comps * np.where(signs == 0, 1.0, signs)
+
+
+def prototype_projection(
+    id_emb: np.ndarray,
+    id_labels: np.ndarray,
+    prototypes: np.ndarray,
+    proto_labels: np.ndarray,
+    ood_emb: np.ndarray,
+    *,
+    ood_name: str,
+    title: str,
+    out: str,
+    max_points: int = 2000,
+    dpi: int = 120,
+) -> None:
+    """2-D PCA (fitted on the ID embeddings) of ID training embeddings coloured by class, one OOD
+    set in black (translucent) and the prototypes as stars in their class colour: how compact the classes are
+    around their prototypes and where OOD samples fall. Points are evenly strided subsets."""
+    mean, comps = pca_2d(id_emb)
+    pick = slice(None, None, max(1, len(id_emb) // max_points))
+    opick = slice(None, None, max(1, len(ood_emb) // max_points))
+    ids, oods, protos = ((a - mean) @ comps for a in (id_emb[pick], ood_emb[opick], prototypes))
+    cmap = plt.get_cmap("tab10" if proto_labels.max() < 10 else "tab20")
+    n_col = cmap.N
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.scatter(oods[:, 0], oods[:, 1], s=4, c="black", alpha=0.25, label=f"OOD: {ood_name}", linewidths=0)
+    ax.scatter(
+        ids[:, 0], ids[:, 1], s=4, c=[cmap(c % n_col) for c in id_labels[pick]], alpha=0.6, linewidths=0
+    )
+    ax.scatter(
+        protos[:, 0], protos[:, 1], s=90, marker="*", c=[cmap(c % n_col) for c in proto_labels],
+        edgecolors="black", linewidths=0.7, label="prototypes",
+    )  # fmt: skip
+    ax.scatter([], [], s=10, c="tab:blue", label="ID train (colour = class)")
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    _save(fig, out, dpi)

@@ -18,6 +18,8 @@ from oodflow.metrics import accuracy, ood_metrics, ood_metrics_over_draws
 METRICS = ("AUROC", "AUPR-In", "AUPR-Out", "FPR@95")
 COLUMNS = ("benchmark", "run", "model", "method", "score", "ood_set", "metric", "value")
 LOWER_IS_BETTER = {"FPR@95"}
+#: Methods whose runs the table caption describes (checkpoint selection, accuracy).
+PROTOTYPE_CAPTION_METHODS = ("palm", "adapt")
 
 
 def long_form_metrics(
@@ -38,7 +40,7 @@ def long_form_metrics(
         cache = load_npz(test_caches[run], required={"logits": 2, "labels": 1})
         acc = accuracy(cache["logits"], cache["labels"])
         rows.append({**base, "score": "-", "ood_set": "id", "metric": "accuracy", "value": acc})
-        for score in config["scores"]:
+        for score in run_scores(config, run):
             scores = load_npz(score_files[(run, score)])
             for ood in config["benchmark"]["ood_sets"]:
                 if subsets and ood in subsets:
@@ -49,6 +51,11 @@ def long_form_metrics(
                     {**base, "score": score, "ood_set": ood, "metric": m, "value": values[m]} for m in METRICS
                 ]
     return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def run_scores(config: Mapping[str, Any], run: str) -> list[str]:
+    """The scores run ``run`` is evaluated with: its ``scores`` list, or all of the config's."""
+    return list(config["runs"][run].get("scores") or config["scores"])
 
 
 def summary_json(frame: pd.DataFrame) -> dict[str, Any]:
@@ -101,6 +108,12 @@ def paper_tables(metrics_csv: str, pair: tuple[str, str] = ("FPR@95", "AUROC")) 
         f"{bench}: {pair[0]} (lower is better; % of OOD accepted when 95% of ID is kept) / "
         f"{pair[1]} (higher is better), in %. Scores are 'higher = more ID'. Best per column in bold."
     )
+    if frame.method.isin(PROTOTYPE_CAPTION_METHODS).any():
+        caption += (
+            " PALM/ADAPT runs: the weights of the epoch with the lowest mean training loss (as the"
+            " reference selects them), scored on L2-normalised encoder features; their ID acc. is the"
+            " nearest-prototype classifier's."
+        )
     md = [f"**{caption}**", "", "| Run | Score | ID acc. | " + " | ".join(cols) + " |"]
     md.append("|" + "---|" * (3 + len(cols)))
     for r in first.index:

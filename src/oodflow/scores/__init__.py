@@ -6,8 +6,9 @@ sample). Detectors that return outlier scores (pytorch-ood) equal the negation o
 Importing this package does not import torch: :data:`SCORES` holds lazy ``"module:attr"``
 entries and only the network scores (``odin``, ``cores``) import torch, when it is first built.
 
-    >>> SCORES.names()
-    ['cores', 'energy', 'knn', 'mahalanobis', 'maxlogit', 'msp', 'odin', 'react', 'vim']
+    >>> SCORES.names()  # doctest: +NORMALIZE_WHITESPACE
+    ['cores', 'energy', 'knn', 'mahalanobis', 'mahalanobis_pooled', 'maxlogit', 'msp', 'odin', 'react',
+     'vim']
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ SCORES = Registry(
         "maxlogit": "oodflow.scores.logit_based:MaxLogit",
         "energy": "oodflow.scores.logit_based:Energy",
         "mahalanobis": "oodflow.scores.distance_based:Mahalanobis",
+        "mahalanobis_pooled": "oodflow.scores.distance_based:MahalanobisPooled",
         "knn": "oodflow.scores.distance_based:KNN",
         "react": "oodflow.scores.head_based:ReAct",
         "vim": "oodflow.scores.head_based:ViM",

@@ -1,0 +1,12 @@
+"""Build the multi-label ID splits (train, val, test)."""
+
+import sys
+
+sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821  (snakemake is injected)
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (this checkout's library)
+
+from oodflow.multilabel import steps  # noqa: E402
+
+sm = snakemake  # noqa: F821
+folders = {k: v for k, v in sm.input.items() if k in ("prepared", "raw")}
+steps.build_id(sm.config, {s: sm.output[s] for s in ("train", "val", "test")}, folders or None, sm.threads)

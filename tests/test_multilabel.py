@@ -1,0 +1,218 @@
+"""Multi-label OOD detection (issue 10): scores, objectives, metrics, OE selection, the embedded set."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from oodflow.multilabel import ML_OBJECTIVES, ML_OE_OBJECTIVES, ML_SCORES
+from oodflow.multilabel import embedded as mle
+from oodflow.multilabel.config import OBJECTIVE_ARGS
+from oodflow.multilabel.metrics import head_labels, mean_average_precision, tail_mask
+from oodflow.multilabel.objectives import EDGE, EnergyML, OutlierExposureML, edge_terms
+from oodflow.multilabel.oe_selection import dilation_distance, ranking
+from oodflow.multilabel.scores import build_ml_score, cache_of, joint_energy
+
+
+# ------------------------------------------------------------------------------------- scores
+def test_joint_energy_closed_form_and_finite_at_extremes():
+    z = np.array([[0.0, 1.0, -2.0], [3.0, -1.0, 0.5]])
+    expected = np.log1p(np.exp(z)).sum(1)
+    np.testing.assert_allclose(joint_energy(z), expected, rtol=1e-12)
+    big = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4]])
+    s = joint_energy(big)
+    assert np.isfinite(s).all()
+    np.testing.assert_allclose(s, [1e4 + np.log(2.0), 0.0], atol=1e-9)
+    # the torch version the objectives use agrees and is finite too
+    t = torch.tensor(big, dtype=torch.float32)
+    from oodflow.multilabel.objectives import joint_energy as torch_je
+
+    assert torch.isfinite(torch_je(t)).all()
+    np.testing.assert_allclose(torch_je(t).numpy(), s, rtol=1e-6)
+
+
+def test_logit_scores_by_name():
+    z = np.array([[2.0, -1.0], [-3.0, 0.5]])
+    cache = cache_of(z, np.zeros((2, 3)))
+    np.testing.assert_allclose(build_ml_score("max_energy").score(cache), np.log1p(np.exp(z)).max(1))
+    np.testing.assert_allclose(build_ml_score("maxlogit").score(cache), [2.0, 0.5])
+    np.testing.assert_allclose(
+        build_ml_score("max_sigmoid").score(cache), 1 / (1 + np.exp(-np.array([2.0, 0.5])))
+    )
+    with pytest.raises(KeyError, match="valid names"):
+        build_ml_score("nope")
+
+
+def test_feature_scores_use_one_gaussian_and_knn():
+    rng = np.random.default_rng(0)
+    train = cache_of(np.zeros((200, 2)), rng.normal(size=(200, 3)))
+    test = cache_of(np.zeros((2, 2)), np.array([[0.0, 0.0, 0.0], [5.0, 5.0, 5.0]]))
+    maha = build_ml_score("mahalanobis").fit(train).score(test)
+    f = train.features
+    d = test.features - f.mean(0)
+    cov = np.cov(f.T, bias=True)
+    np.testing.assert_allclose(maha, -np.einsum("ni,ij,nj->n", d, np.linalg.inv(cov), d), rtol=1e-6)
+    knn = build_ml_score("knn", k=3).fit(train).score(test)
+    bank = f / np.linalg.norm(f, axis=1, keepdims=True)
+    q = np.array([1.0, 1.0, 1.0]) / np.sqrt(3)
+    assert knn[1] == pytest.approx(-np.sort(np.linalg.norm(bank - q, axis=1))[2])
+
+
+# ---------------------------------------------------------------------------------- objectives
+def _hand_made():
+    z_in = torch.tensor(
+        [[2.0, -1.0, 0.0], [-3.0, -2.0, -1.0], [0.5, 0.5, 0.5], [-4.0, -4.0, 1.0]], requires_grad=True
+    )
+    z_out = torch.tensor([[1.0, 0.0, -1.0], [-2.0, -2.0, -2.0]], requires_grad=True)
+    y = torch.tensor([[1, 0, 0], [0, 0, 1], [1, 1, 0], [0, 0, 1]], dtype=torch.float32)
+    return z_in, y, z_out
+
+
+def test_edge_loss_equals_its_formula_with_bottom_k():
+    z_in, y, z_out = _hand_made()
+    zi, zo, yy = (
+        z_in.detach().numpy().astype(np.float64),
+        z_out.detach().numpy().astype(np.float64),
+        y.numpy(),
+    )
+    sp = lambda v: np.log1p(np.exp(v))  # noqa: E731
+    s_in, s_out = sp(zi).sum(1), sp(zo).sum(1)
+    k, m = 2, 0.5
+    tail = np.sort(s_in)[:k]  # the two smallest JointEnergies: rows 1 and 3
+    assert set(np.argsort(s_in)[:k]) == {1, 3}
+    gap = np.mean([max(so - st + m, 0.0) for so in s_out for st in tail])
+    bce = np.mean(-(yy * np.log(1 / (1 + np.exp(-zi))) + (1 - yy) * np.log(1 - 1 / (1 + np.exp(-zi)))))
+    conf = np.mean(-np.log(1 - 1 / (1 + np.exp(-zo))))
+    terms = edge_terms(z_in, y, z_out, k, m)
+    np.testing.assert_allclose([float(terms[t]) for t in ("id", "conf", "gap")], [bce, conf, gap], rtol=1e-5)
+    obj = EDGE(alpha=2.0, beta=0.3, k=k, m=m, start_epoch=5)
+    np.testing.assert_allclose(float(obj(z_in, y, z_out, epoch=4)), bce + 2.0 * conf, rtol=1e-5)  # beta = 0
+    np.testing.assert_allclose(float(obj(z_in, y, z_out, epoch=5)), bce + 2.0 * conf + 0.3 * gap, rtol=1e-5)
+    # k larger than the batch: every ID image is "tail"
+    all_gap = np.mean([max(so - st + m, 0.0) for so in s_out for st in s_in])
+    np.testing.assert_allclose(float(edge_terms(z_in, y, z_out, 10, m)["gap"]), all_gap, rtol=1e-5)
+
+
+def test_edge_gap_gradients_flow_to_oe_and_only_the_tail_id_images():
+    z_in, y, z_out = _hand_made()
+    edge_terms(z_in, y, z_out, k=2, m=5.0)["gap"].backward()
+    g = z_in.grad.abs().sum(1)
+    assert g[1] > 0 and g[3] > 0 and g[0] == 0 and g[2] == 0  # bottom-k rows only
+    assert (z_out.grad > 0).all()  # the hinge pushes every OE logit down (positive gradient)
+    z_in, y, z_out = _hand_made()
+    (-edge_terms(z_in, y, z_out, k=2, m=5.0)["gap"]).backward()
+    assert (z_in.grad[[1, 3]] > 0).all()  # descent on the gap raises the tail ID logits
+
+
+def test_baseline_objectives_formulas():
+    z_in, y, z_out = _hand_made()
+    bce = F.binary_cross_entropy_with_logits(z_in, y)
+    oe = OutlierExposureML(lam=0.5)(z_in, y, z_out)
+    u = (torch.logsumexp(z_out, 1) - z_out.mean(1)).mean()
+    assert torch.isclose(oe, bce + 0.5 * u)
+    en = EnergyML(lam=0.1, m_in=-1.0, m_out=1.0)(z_in, y, z_out)
+    e_in, e_out = -torch.logsumexp(z_in, 1), -torch.logsumexp(z_out, 1)
+    reg = F.relu(e_in + 1.0).pow(2).mean() + F.relu(1.0 - e_out).pow(2).mean()
+    assert torch.isclose(en, bce + 0.1 * reg)
+
+
+def test_registries_match_the_classes():
+    for name in ML_OBJECTIVES.names():
+        cls = ML_OBJECTIVES.get(name)
+        assert tuple(inspect.signature(cls).parameters) == OBJECTIVE_ARGS[name]
+        assert cls.uses_oe == (name in ML_OE_OBJECTIVES)
+    assert set(ML_SCORES.names()) == {
+        "joint_energy",
+        "max_energy",
+        "maxlogit",
+        "max_sigmoid",
+        "knn",
+        "mahalanobis",
+    }
+
+
+# ------------------------------------------------------------------------------------- metrics
+def test_map_equals_an_independent_computation():
+    rng = np.random.default_rng(1)
+    y = (rng.random((60, 4)) < 0.3).astype(np.uint8)
+    y[:, 3] = 0  # a label without positives is left out
+    s = rng.normal(size=(60, 4)) + y
+
+    def ap(t, v):  # precision at each positive, ranked by score (no ties here)
+        order = np.argsort(-v)
+        hits = t[order]
+        return np.sum(np.cumsum(hits)[hits == 1] / (np.flatnonzero(hits) + 1)) / hits.sum()
+
+    expected = np.mean([ap(y[:, j], s[:, j]) for j in range(3)])
+    assert mean_average_precision(y, s) == pytest.approx(expected, rel=1e-12)
+
+
+def test_tail_subsets_exclude_head_labels():
+    y_train = np.array([[1, 1, 0], [1, 0, 0], [1, 0, 1], [0, 1, 0]])
+    order = head_labels(y_train)
+    assert order.tolist() == [0, 1, 2]
+    y_test = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 1, 1]])
+    assert tail_mask(y_test, order, 0).tolist() == [True] * 4
+    assert tail_mask(y_test, order, 1).tolist() == [False, True, True, True]
+    assert tail_mask(y_test, order, 2).tolist() == [False, False, True, False]
+
+
+# -------------------------------------------------------------------------------- OE selection
+def test_dilation_distance_equals_numpy_and_quirk_scales_by_sqrt_k():
+    rng = np.random.default_rng(2)
+    f_in, f_out = rng.normal(size=(70, 8)), 2 * rng.normal(size=(50, 8))
+    bs, k = 16, 3
+    n_b = 50 // bs  # 3 full batches of the smaller set; the rest is ignored
+
+    def spec(f):
+        return np.mean([np.linalg.svd(f[b * bs : (b + 1) * bs])[1] for b in range(n_b)], axis=0)
+
+    s_in, s_out = spec(f_in), spec(f_out)
+    assert dilation_distance(f_in, f_out, k, bs) == pytest.approx(
+        np.sqrt(((s_in[:k] - s_out[:k]) ** 2).sum())
+    )
+    quirk = dilation_distance(f_in, f_out, k, bs, quirk_sqrt_k=True)
+    assert quirk == pytest.approx(np.sqrt(k) * np.linalg.norm(s_in - s_out))
+    # the reference's broadcast accumulators: k identical rows holding every singular value
+    acc_in, acc_out = np.broadcast_to(s_in, (bs, len(s_in))), np.broadcast_to(s_out, (bs, len(s_out)))
+    assert quirk == pytest.approx(np.linalg.norm(acc_in[:k] - acc_out[:k]))
+    rows = ranking(f_in, {"near": f_in[:50] + 0.01, "far": f_out}, k, bs)
+    assert [r["oe_set"] for r in rows] == ["far", "near"]
+    assert [
+        r["oe_set"] for r in ranking(f_in, {"near": f_in[:50] + 0.01, "far": f_out}, k, bs, prefer="smaller")
+    ] == [
+        "near",
+        "far",
+    ]
+
+
+# --------------------------------------------------------------------------------- embedded set
+def test_builder_is_deterministic_and_long_tailed_as_declared():
+    sizes = {"train": 600, "test": 50}
+    a = mle.build_id_canvases(0, sizes, zipf=1.0)
+    b = mle.build_id_canvases(0, sizes, zipf=1.0)
+    for split in sizes:
+        assert np.array_equal(a[split][0], b[split][0]) and np.array_equal(a[split][1], b[split][1])
+    x, y = a["train"]
+    assert x.shape == (600, 32, 32) and x.dtype == np.uint8 and y.shape == (600, 10)
+    assert set(y.sum(1).tolist()) <= {2, 3, 4}
+    freq = y.mean(0)
+    expected = mle.expected_label_frequency(1.0, 2, 4)
+    assert np.all(np.diff(expected) < 0)  # declared: strictly decreasing from digit 0 to 9
+    np.testing.assert_allclose(freq, expected, atol=0.06)
+    assert freq[0] > 4 * freq[9]  # head vs tail
+    # every tile in a quadrant: a canvas with label set L has exactly |L| non-empty quadrants
+    nonempty = [sum(x[i, r : r + 16, c : c + 16].any() for r, c in mle.QUADRANTS) for i in range(20)]
+    assert nonempty == y[:20].sum(1).tolist()
+    other = mle.build_id_canvases(1, {"test": 50}, zipf=1.0)["test"][0]
+    assert not np.array_equal(other, a["test"][0])
+
+
+def test_outlier_canvases_deterministic_with_zero_targets():
+    x1, y1 = mle.build_outlier_canvases("uniform", 0, 20)
+    x2, _ = mle.build_outlier_canvases("uniform", 0, 20)
+    assert np.array_equal(x1, x2) and y1.shape == (20, 10) and not y1.any()
