@@ -153,7 +153,13 @@ def aux_source(wildcards):
 def final_outputs():
     """Everything the default target builds: the single-label runs' outputs (if the config has runs),
     the HTML pages of the tables (for the report) and the reproduction scorecard."""
-    return [*spine_outputs(), *multilabel_outputs(), *table_pages(), *summary_outputs()]
+    return [
+        *spine_outputs(),
+        *osr_outputs(),
+        *multilabel_outputs(),
+        *table_pages(),
+        *summary_outputs(),
+    ]
 
 
 def spine_outputs():
@@ -436,6 +442,8 @@ def run_category(wildcards):
 def table_category(wildcards):
     """The category of an HTML table page, by its name (and folder)."""
     name = wildcards.table
+    if OSR and wildcards.part == OSR_NAME:
+        return CAT_DIAS
     if name in ("cross_paper", "scorecard"):
         return CAT_CROSS
     if name.startswith("compare_"):
@@ -456,6 +464,8 @@ def metrics_tables():
     }
     if RUNS:
         tables[RESULTS] = f"{OUT}/tables/metrics.csv"
+    if OSR:  # the open-set section's (rules/osr.smk)
+        tables[OSR_NAME] = f"{OSR_OUT}/tables/metrics.csv"
     if ML is not None:
         tables[ML_BENCH.name] = f"{ML_OUT}/tables/metrics.csv"
     return dict(sorted(tables.items()))
@@ -481,6 +491,8 @@ def table_pages():
             *(["ml_oe_selection"] if ML_SEL is not None else []),
         ]
         pages += [f"results/report/{ML_BENCH.name}/{name}.html" for name in names]
+    if OSR:
+        pages += [f"results/report/{OSR_NAME}/{name}.html" for name in OSR_TABLES]
     return pages
 
 

@@ -155,6 +155,7 @@ def validate(config: Mapping[str, Any], schema: dict | None = None) -> dict:
         if spec.get("outliers") is not None:
             _check_outliers(run, spec, cfg["benchmark"]["gan"], bench)
     _check_adversarial(cfg)
+    _check_osr(cfg)
     from oodflow.multilabel.config import check_section
 
     check_section(cfg)  # the multi-label sub-workflow (section `multilabel`, absent: off)
@@ -167,6 +168,52 @@ def _schema_check(validator, cfg: dict) -> None:
     if errors:
         err = errors[0]
         raise ConfigError(f"config error at {_key(err.absolute_path)}: {err.message}")
+
+
+def _check_osr(cfg: dict) -> None:
+    """``osr``: registered method names (their hyper-parameters completed with the paper defaults),
+    post-hoc scores that work on an OSR feature cache, GAN methods at 32 px, a readable reference."""
+    osr = cfg.get("osr")
+    if osr is None:
+        return
+    from oodflow.osr import METHOD_DEFAULTS, OSR_METHODS, OSR_SCORES
+    from oodflow.scores import SCORES
+
+    for name in list(osr["methods"]):
+        if name not in OSR_METHODS:
+            raise ConfigError(
+                f"config error at osr.methods: unknown {OSR_METHODS.kind} '{name}'; "
+                f"valid names: {', '.join(OSR_METHODS.names())}"
+            )
+        defaults, given = METHOD_DEFAULTS[name], osr["methods"][name]
+        for key in given:
+            if key not in defaults:
+                raise ConfigError(
+                    f"config error at osr.methods.{name}.{key}: method '{name}' has no parameter '{key}' "
+                    f"(valid: {', '.join(defaults)})"
+                )
+        osr["methods"][name] = {**defaults, **given}
+        if name in ("arpl_cs", "dias") and osr["train"]["img_size"] != 32:
+            raise ConfigError(
+                f"config error at osr.train.img_size: method '{name}' trains a 32x32 generator; "
+                "use img_size 32"
+            )
+    for name, params in osr["scores"].items():
+        if name not in OSR_SCORES:
+            raise ConfigError(
+                f"config error at osr.scores.{name}: not a score of an OSR feature cache; "
+                f"valid names: {', '.join(OSR_SCORES)}"
+            )
+        _check_kwargs(SCORES.get(name), params, f"osr.scores.{name}", f"score '{name}'")
+    if osr["reference"] is not None:
+        from oodflow.io import FormatError
+        from oodflow.osr.report import load_reference
+        from oodflow.report.references import resolve
+
+        try:
+            load_reference(resolve(osr["reference"]))
+        except FormatError as err:
+            raise ConfigError(f"config error at osr.reference: {err}") from None
 
 
 def _check_adversarial(cfg: Mapping[str, Any]) -> None:

@@ -190,13 +190,18 @@ def _gan_pool_config(config: Mapping[str, Any]) -> dict[str, Any]:
 
 def catalog_datasets(config: Mapping[str, Any]) -> list[str]:
     """The catalog datasets a (validated) config needs: its ID data, OOD sets and, when a run
-    trains on outliers, the auxiliary pool (none of these for the embedded benchmark); and the
-    published GAN sample files of the runs' sigmas when ``benchmark.gan.source`` is ``published``."""
+    trains on outliers, the auxiliary pool (none of these for the embedded benchmark); the
+    published GAN sample files of the runs' sigmas when ``benchmark.gan.source`` is ``published``;
+    and the sources of the ``osr`` section's datasets."""
     names = _benchmark(config).datasets(config["benchmark"]["ood_sets"], aux=uses_aux(config))
     if config["benchmark"]["gan"]["source"] == "published":
         from oodflow.data.catalog import gan_dataset
 
         names += [gan_dataset(sigma) for sigma in gan_sigmas(config)]
+    if config.get("osr") is not None:  # the open-set section's sources (none for mnist5k)
+        from oodflow.osr.workflow import catalog_sources
+
+        names += catalog_sources(config)
     from oodflow.multilabel.steps import catalog_datasets as multilabel_datasets
 
     names += multilabel_datasets(config)  # the `multilabel` section's ID, OOD and OE datasets
@@ -1159,3 +1164,8 @@ def outlier_indices(n_pool: int, count: int | None, seed: int, sigma: str) -> np
         return None
     rng = np.random.default_rng(derive_seed(seed, "gan-outliers", sigma, count))
     return np.sort(rng.permutation(n_pool)[:count])
+
+
+# ------------------------------------------------------------------------ open-set recognition
+# The OSR sub-DAG's steps (rules/osr.smk) live in oodflow.osr.workflow (imports no torch).
+from oodflow.osr.workflow import osr_data, osr_eval, osr_report, osr_train  # noqa: E402, F401

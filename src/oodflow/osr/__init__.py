@@ -1,0 +1,55 @@
+"""Open-set recognition (OSR): DIAS against softmax and ARPL on the published splits (issue 8).
+
+Modules: :mod:`~oodflow.osr.splits` (split tables, known/unknown per benchmark),
+:mod:`~oodflow.osr.data` (the stored known/unknown arrays), :mod:`~oodflow.osr.networks`
+(classifier32 with ABN, DCGAN), :mod:`~oodflow.osr.losses` and :mod:`~oodflow.osr.methods`
+(softmax, ARPL, ARPL+CS, DIAS), :mod:`~oodflow.osr.train` (the loop), :mod:`~oodflow.osr.evaluate`
+(accuracy, AUROC, OSCR, open-set F1, post-hoc scores) and :mod:`~oodflow.osr.report` (tables, figure).
+
+Quirks of the reference (DIAS ``osr.py``; docs/osr.md): inputs are ``ToTensor()`` only (no mean/std
+normalisation), reproduced; evaluation happens once after the last epoch without model selection,
+reproduced; the log-writing crash (``open(path, '.txt', 'w')``, fatal after trial 0 for every dataset
+but cifar100) is not reproduced: every trial runs and writes its metrics.
+
+Importing this package imports no torch: the workflow lists and checks method names with it.
+"""
+
+from oodflow.registry import Registry
+
+OSR_METHODS = Registry(
+    "OSR method",
+    {
+        "softmax": "oodflow.osr.methods:Softmax",
+        "arpl": "oodflow.osr.methods:ARPL",
+        "arpl_cs": "oodflow.osr.methods:ARPLConfusingSamples",
+        "dias": "oodflow.osr.methods:DIAS",
+    },
+)
+
+#: Each method's hyper-parameters with the paper defaults (methods.md 3.4; ARPL's ``weight_pl`` 0.1,
+#: ``beta`` 0.1), so the config is checked and completed without importing torch. A test keeps them
+#: equal to the classes' signatures.
+METHOD_DEFAULTS = {
+    "softmax": {"temp": 1.0},
+    "arpl": {"weight_pl": 0.1, "temp": 1.0},
+    "arpl_cs": {"weight_pl": 0.1, "temp": 1.0, "beta": 0.1, "gan_lr": 0.0002},
+    "dias": {
+        "beta": 0.1,
+        "fake_ratio": 0.1,
+        "pull_ratio": 1.0,
+        "smoothing": 0.5,
+        "smoothing2": 1.0,
+        "temp": 1.0,
+        "gan_lr": 0.0002,
+    },
+}
+
+#: Post-hoc scores of the spine that work on an OSR feature cache (no network, no linear head:
+#: ARPL's logits are not a linear layer of the embedding).
+OSR_SCORES = ("msp", "maxlogit", "energy", "knn", "mahalanobis")
+
+
+def build_method(name: str, num_classes: int, train, **hparams):
+    """The OSR method ``name`` (an unknown name lists the valid ones), its optimisers created."""
+    cls = OSR_METHODS.get(name)
+    return cls(num_classes, train, **hparams).setup()

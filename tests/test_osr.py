@@ -1,0 +1,455 @@
+"""Open-set recognition (issue 8): splits, data, networks, method steps, metrics, tables, config."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from oodflow.config import ConfigError, validate
+from oodflow.io import write_json
+from oodflow.osr import METHOD_DEFAULTS, OSR_METHODS, OSR_SCORES, build_method
+from oodflow.osr import data as osr_data
+from oodflow.osr.evaluate import open_set_f1, open_set_threshold, oscr, oscr_curve
+from oodflow.osr.networks import Classifier32, Discriminator32, Generator32, MultiBatchNorm
+from oodflow.osr.report import COLUMNS, long_form, table
+from oodflow.osr.splits import DATASETS, FAMILIES, SPLITS_PATH, TRIALS, split_tables, task
+from oodflow.report.tables import COLUMNS as SPINE_COLUMNS
+
+ROOT = Path(__file__).resolve().parents[1]
+# The shared specification's copy (beside the main checkout; a worktree may sit one level deeper).
+SHARED = [p / "shared/reference/osr_splits.json" for p in (ROOT.parent, ROOT.parents[1], ROOT.parents[2])]
+TRAIN = {
+    "optimizer": "sgd",
+    "lr": 0.01,
+    "momentum": 0.0,
+    "weight_decay": 0.0,
+    "milestones": [100],
+    "gamma": 0.1,
+    "width": 0.125,
+}
+
+
+# ------------------------------------------------------------------------------------------ splits
+def test_packaged_splits_are_the_shared_file():
+    shared = [p for p in SHARED if p.is_file()]
+    if not shared:
+        pytest.skip("shared/reference/osr_splits.json is not beside this checkout")
+    assert json.loads(SPLITS_PATH.read_text()) == json.loads(shared[0].read_text())
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_every_trial_reads_the_table_in_reverse_order(name, family):
+    raw = json.loads(SPLITS_PATH.read_text())[f"splits_{family}"]  # read the file, never retype lists
+    ds = DATASETS[name]
+    for trial in TRIALS:
+        t = task(name, family, trial)
+        assert list(t.known) == raw[ds.split_key][4 - trial]
+        assert t.mapping() == {str(c): j for j, c in enumerate(raw[ds.split_key][4 - trial])}
+        if ds.unknown_key is None:  # disjoint and covering the same label space
+            assert not set(t.known) & set(t.unknown)
+            assert sorted(t.known + t.unknown) == list(range(ds.label_space))
+        else:  # CIFAR+N: CIFAR-10 knowns [0, 1, 8, 9], unknowns the listed CIFAR-100 classes
+            assert t.known == (0, 1, 8, 9) and list(t.unknown) == raw[ds.unknown_key][4 - trial]
+            assert len(t.unknown) == int(ds.unknown_key.split("-")[1]) == len(set(t.unknown))
+            assert set(t.unknown) <= set(range(100))  # CIFAR-100 labels (another label space)
+
+
+def test_split_table_facts_of_the_specification():
+    f1 = split_tables()["F1"]
+    assert task("cifar10", "F1", 0).known == tuple(f1["cifar10"][4]) == (2, 8, 7, 3, 5, 1)
+    assert task("tinyimagenet", "AUROC", 2).known == task("tinyimagenet", "F1", 2).known
+    assert task("mnist5k", "AUROC", 3).known == task("mnist", "AUROC", 3).known
+    with pytest.raises(KeyError, match="valid names: mnist, svhn"):
+        task("cifar11", "F1", 0)
+    with pytest.raises(ValueError, match="trial"):
+        task("mnist", "F1", 5)
+
+
+def _prepared(root: Path, name: str, splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> str:
+    from oodflow.io import save_npz
+
+    folder = root / name
+    for split, (x, y) in splits.items():
+        save_npz(folder / f"{split}.npz", x=x, y=y)
+    counts = {s: {"count": len(v[1])} for s, v in splits.items()}
+    write_json(folder / "prepared.json", {"dataset": name, "form": "array", "splits": counts})
+    return str(folder)
+
+
+def _images(labels: list[int], value: int, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """One image per label, every pixel = ``value`` (marks where an image comes from)."""
+    y = np.asarray(labels, dtype=np.int64)
+    return np.full((len(y), size, size, 3), value, dtype=np.uint8), y
+
+
+@pytest.mark.parametrize("name", ["cifar_plus10", "cifar_plus50"])
+def test_cifar_plus_unknowns_are_cifar100_test_images_only(tmp_path, name):
+    prepared = {
+        "cifar10": _prepared(tmp_path, "cifar10", {"train": _images(list(range(10)) * 2, 10),
+                                                    "test": _images(list(range(10)), 20)}),
+        "cifar100": _prepared(tmp_path, "cifar100", {"train": _images(list(range(100)), 30),
+                                                      "test": _images(list(range(100)) * 2, 40)}),
+    }  # fmt: skip
+    arrays, meta = osr_data.build(name, "F1", 1, prepared=prepared)
+    t = task(name, "F1", 1)
+    assert (arrays["unknown_x"] == 40).all() and sorted(set(arrays["unknown_y"].tolist())) == sorted(
+        t.unknown
+    )
+    assert len(arrays["unknown_y"]) == 2 * len(t.unknown)
+    assert (arrays["train_x"] == 10).all() and (arrays["test_x"] == 20).all()
+    assert sorted(arrays["train_y"].tolist()) == [0, 0, 1, 1, 2, 2, 3, 3]  # 0,1,8,9 -> 0..3
+    assert (
+        meta["mapping"] == {"0": 0, "1": 1, "8": 2, "9": 3} and meta["sources"]["unknown"] == "cifar100/test"
+    )
+
+
+def test_known_labels_are_remapped_in_listed_order_and_images_are_rgb32(tmp_path):
+    digits = np.arange(10, dtype=np.uint8)[:, None, None, None] * np.ones((1, 28, 28, 1), np.uint8)
+    prepared = {
+        "mnist": _prepared(
+            tmp_path, "mnist", {"train": (digits, np.arange(10)), "test": (digits, np.arange(10))}
+        )
+    }
+    arrays, meta = osr_data.build("mnist", "F1", 0, prepared=prepared)
+    known = task("mnist", "F1", 0).known
+    assert arrays["train_x"].shape == (6, 32, 32, 3) and arrays["train_x"].dtype == np.uint8
+    for x, y in zip(arrays["train_x"], arrays["train_y"]):
+        assert int(x[16, 16, 0]) == known[y]  # pixel value = source label
+    assert sorted(arrays["unknown_y"].tolist()) == sorted(set(range(10)) - set(known))
+    assert osr_data.to_input(arrays["train_x"]).max() <= 9 / 255 + 1e-7  # x / 255, no normalisation
+
+
+def test_embedded_mnist5k_benchmark():
+    arrays, meta = osr_data.build("mnist5k", "F1", 0, train_per_class=3, test_per_class=2)
+    t = task("mnist5k", "F1", 0)
+    assert meta["counts"] == {"train": 18, "test": 12, "unknown": 8}
+    assert set(arrays["unknown_y"].tolist()) == set(t.unknown) and set(arrays["train_y"].tolist()) == set(
+        range(6)
+    )
+    x = osr_data.to_input(arrays["test_x"])
+    assert x.shape == (12, 3, 32, 32) and 0.0 <= x.min() and x.max() <= 1.0
+
+
+# ----------------------------------------------------------------------------------------- metrics
+def _oscr_by_definition(ks, correct, us) -> float:
+    """methods.md 3.6 literally: loop over cut-offs of the ascending sort."""
+    scores = np.concatenate([ks, us])
+    k_t = np.concatenate([np.asarray(correct, float), np.zeros(len(us))])
+    u_t = np.concatenate([np.zeros(len(ks)), np.ones(len(us))])
+    order = np.argsort(scores, kind="stable")
+    n = len(scores)
+    pts = [(0.0, 0.0)] * n
+    for k in range(n - 1):
+        pts[k] = (u_t[order][k:].sum() / len(us), k_t[order][k + 1 :].sum() / len(ks))
+    pts += [(0.0, 0.0), (1.0, 1.0)]
+    pts.sort(reverse=True)
+    return sum((pts[j][0] - pts[j + 1][0]) * (pts[j][1] + pts[j + 1][1]) / 2 for j in range(n + 1))
+
+
+@pytest.mark.parametrize(("n_k", "n_u"), [(2, 2), (5, 3), (40, 60)])
+def test_oscr_perfect_separation_is_its_closed_form(n_k, n_u):
+    ks, us = np.linspace(2, 3, n_k), np.linspace(0, 1, n_u)
+    assert oscr(ks, np.ones(n_k, bool), us) == pytest.approx(1 - 1 / (2 * n_k * n_u))
+
+
+def test_oscr_all_misclassified_is_zero_and_chance_is_a_half():
+    rng = np.random.default_rng(0)
+    assert oscr(rng.random(20), np.zeros(20, bool), rng.random(30)) == 0.0
+    # interleaved known/unknown scores (u < k < u < k ...), all correct: exactly 0.5
+    assert oscr(np.array([1.0, 3.0]), np.ones(2, bool), np.array([0.0, 2.0])) == pytest.approx(0.5)
+    n = 50
+    assert oscr(np.arange(n) * 2 + 1.0, np.ones(n, bool), np.arange(n) * 2.0) == pytest.approx(0.5, abs=0.02)
+
+
+def test_oscr_matches_the_definition_on_random_cases():
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        ks, us = rng.normal(1, 1, 30).round(1), rng.normal(0, 1, 20).round(1)  # with ties
+        correct = rng.random(30) < 0.7
+        assert oscr(ks, correct, us) == pytest.approx(_oscr_by_definition(ks, correct, us))
+    area, fpr, ccr = oscr_curve(ks, correct, us)
+    assert fpr[0] == ccr[0] == 1.0 and fpr[-1] == ccr[-1] == 0.0 and np.all(np.diff(fpr) <= 0)
+
+
+@pytest.mark.parametrize(("k", "expected"), [(6, 0.5333), (4, 0.575), (20, 0.475)])
+def test_open_set_threshold_of_the_specification(k, expected):
+    assert open_set_threshold(k, smoothing=0.5) == pytest.approx(expected, abs=5e-5)
+
+
+def test_open_set_f1_on_a_hand_made_case():
+    # K = 4, cut-off 0.575: confident knowns are classified, flat logits are "unknown"
+    known = np.log(np.array([[0.9, 0.05, 0.03, 0.02], [0.02, 0.9, 0.05, 0.03], [0.3, 0.3, 0.2, 0.2]]))
+    unknown = np.log(np.array([[0.25, 0.25, 0.25, 0.25], [0.02, 0.03, 0.9, 0.05]]))
+    labels = np.array([0, 1, 2])
+    # predictions: 0, 1, -1 | -1, 2 -> per class F1: -1: 2*(1/2*1/2)/(1) = 0.5, 0: 1, 1: 1, 2: 0
+    assert open_set_f1(known, labels, unknown) == pytest.approx((0.5 + 1 + 1 + 0) / 4)
+
+
+# ---------------------------------------------------------------------------------------- networks
+def test_abn_routes_each_batch_to_its_branch():
+    torch.manual_seed(0)
+    net = Classifier32(3, width=0.125).train()
+    before = copy.deepcopy(net.state_dict())
+    net(torch.rand(4, 3, 32, 32), bn=1)
+    after = net.state_dict()
+    for key in before:
+        if "running_mean" in key or "num_batches_tracked" in key:
+            changed = not torch.equal(before[key], after[key])
+            assert changed == (".bns.1." in key), key
+    with pytest.raises(ValueError, match="branch 2"):
+        MultiBatchNorm(4)(torch.rand(2, 4, 3, 3), bn=2)
+
+
+def test_network_shapes_and_width():
+    net = Classifier32(6, width=0.25)
+    f1, f2, g, z = net.parts(torch.rand(2, 3, 32, 32))
+    assert (
+        f1.shape == (2, 32, 16, 16) and f2.shape == (2, 32, 8, 8) and g.shape == (2, 32) and z.shape == (2, 6)
+    )
+    assert torch.allclose(net.from_block3(f2), z) or net.training  # dropout only in training mode
+    net.eval()
+    f1, f2, g, z = net.parts(torch.rand(2, 3, 32, 32))
+    assert torch.allclose(net.from_block2(f1), z) and torch.allclose(net.from_block3(f2), z)
+    fake = Generator32(0.25)(torch.randn(3, 100, 1, 1))
+    assert fake.shape == (3, 3, 32, 32) and 0 <= fake.min() and fake.max() <= 1
+    p = Discriminator32(0.25)(fake)
+    assert p.shape == (3,) and ((0 < p) & (p < 1)).all()
+    assert Classifier32(6).feature_dim == 128
+
+
+# ----------------------------------------------------------------------------------------- methods
+def test_method_defaults_are_the_signatures():
+    for name in OSR_METHODS.names():
+        params = inspect.signature(OSR_METHODS.get(name)).parameters
+        declared = {k: p.default for k, p in params.items() if k not in ("self", "num_classes", "train")}
+        assert declared == METHOD_DEFAULTS[name], name
+    assert set(METHOD_DEFAULTS) == set(OSR_METHODS.names())
+    with pytest.raises(KeyError, match="valid names: arpl, arpl_cs, dias, softmax"):
+        build_method("dais", 3, TRAIN)
+
+
+def _batch(n=8, k=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 3, 32, 32, generator=g), torch.arange(n) % k
+
+
+def _same_noise(fn, seed=5):
+    torch.manual_seed(seed)  # the same dropout masks before and after a step
+    out = fn()
+    return float(out.detach()) if isinstance(out, torch.Tensor) else float(out)
+
+
+def test_arpl_step_lowers_its_loss_and_grows_the_radius():
+    torch.manual_seed(0)
+    m = build_method("arpl", 3, TRAIN, weight_pl=0.1)
+    m.train_mode()
+    x, y = _batch()
+    before = _same_noise(lambda: m.classifier_loss(x, y)[0])
+    r0 = float(m.nets["criterion"].radius.detach())
+    _same_noise(lambda: m.step("classifier", x, y)["loss"])
+    assert _same_noise(lambda: m.classifier_loss(x, y)[0]) < before
+    # the margin term max(0, d_y - R + 1) is active at R = 0: its gradient raises R
+    assert float(m.nets["criterion"].radius.detach()) > r0
+    logits = m.nets["criterion"].logits(torch.zeros(2, m.nets["net"].feature_dim))
+    pts = m.nets["criterion"].points.detach()
+    assert torch.allclose(logits[0], (pts**2).mean(1), atol=1e-6)  # at g = 0: |P|^2 / D - 0
+
+
+def test_arpl_cs_generator_step_makes_fakes_ambiguous():
+    torch.manual_seed(0)
+    m = build_method("arpl_cs", 3, TRAIN, beta=50.0)  # the confusing-sample term dominates G's loss
+    m.train_mode()
+    z = torch.randn(8, 100, 1, 1)
+    G = m.nets["generator"]
+    before = _same_noise(lambda: m.fake_loss(G(z)))
+    for _ in range(3):
+        _same_noise(lambda: _g_step(m, z, lambda fake: m.beta * m.fake_loss(fake)))
+    assert _same_noise(lambda: m.fake_loss(G(z))) < before  # exp(-entropy) falls: ambiguous fakes
+
+
+def _g_step(m, z, loss_fn):
+    opt = m.optimizers["generator"]
+    opt.zero_grad()
+    loss = loss_fn(m.nets["generator"](z))
+    loss.backward()
+    opt.step()
+    return loss
+
+
+def test_dias_gan_pass_directions():
+    torch.manual_seed(0)
+    m = build_method("dias", 3, TRAIN, beta=50.0)
+    m.train_mode()
+    x, y = _batch()
+    z = torch.randn(8, 100, 1, 1)
+    G = m.nets["generator"]
+    # G maximises the classifier's CE to uniform on its fakes (L_G = errG - beta * errG_F)
+    err_f0 = _same_noise(lambda: m.generator_terms(G(z), y)[1])
+    for _ in range(3):
+        _same_noise(lambda: _g_step(m, z, lambda fake: -m.beta * m.generator_terms(fake, y)[1]))
+    assert _same_noise(lambda: m.generator_terms(G(z), y)[1]) > err_f0
+    # the classifier step pulls the fakes' predictions back toward uniform and lowers its loss
+    fake = G(z).detach()
+    loss0, _, term0 = m.classifier_gan_loss(x, y, fake)
+    for _ in range(3):
+        torch.manual_seed(5)
+        loss, _, _ = m.classifier_gan_loss(x, y, fake)
+        m.optimizers["net"].zero_grad()
+        loss.backward()
+        m.optimizers["net"].step()
+    torch.manual_seed(5)
+    loss1, _, term1 = m.classifier_gan_loss(x, y, fake)
+    # beta = 50: the fake term dominates the loss, and both fall
+    assert float(loss1.detach()) < float(loss0.detach()) and float(term1.detach()) < float(term0.detach())
+    stats = m.gan_step(x, y)
+    assert {"d_loss", "g_loss", "g_fake_ce", "loss", "fake_ce", "acc"} <= set(stats)
+
+
+def test_dias_copycat_pass_directions():
+    torch.manual_seed(0)
+    m = build_method("dias", 3, {**TRAIN, "lr": 0.05})
+    m.train_mode()
+    x, y = _batch()
+    net, cc = m.nets["net"], m.nets["copycat"]
+    net.eval()
+    pull0 = _same_noise(lambda: m.copycat_loss(x, y)[1])
+    for _ in range(3):
+        torch.manual_seed(5)
+        l1, _ = m.copycat_loss(x, y)
+        m.optimizers["copycat"].zero_grad()
+        l1.backward()
+        m.optimizers["copycat"].step()
+    assert _same_noise(lambda: m.copycat_loss(x, y)[1]) < pull0  # the copycat imitates the classifier
+    net.train()
+    cc.eval()
+    klu0 = _same_noise(lambda: m.simulated_loss(x, y)[0])
+    for _ in range(3):
+        torch.manual_seed(5)
+        l2 = m.simulated_loss(x, y)[0]
+        m.optimizers["net"].zero_grad()
+        l2.backward()
+        m.optimizers["net"].step()
+    assert _same_noise(lambda: m.simulated_loss(x, y)[0]) < klu0
+    stats = m.step("copycat", x, y)
+    assert {"cc_loss", "pull", "loss", "klu", "acc"} <= set(stats)
+
+
+def test_smooth_ce_ends():
+    from oodflow.osr.losses import smooth_ce
+
+    z, y = torch.randn(5, 4), torch.tensor([0, 1, 2, 3, 0])
+    assert torch.allclose(smooth_ce(z, y, 0.0), torch.nn.functional.cross_entropy(z, y))
+    uniform = -(torch.log_softmax(z, 1).mean(1)).mean()
+    assert torch.allclose(smooth_ce(z, y, 1.0), uniform) and torch.allclose(
+        smooth_ce(z, 1 - y % 2, 1.0), uniform
+    )
+
+
+def test_training_resumes_to_the_same_weights(tmp_path):
+    from oodflow.osr.train import train
+
+    arrays, _ = osr_data.build("mnist5k", "F1", 0, train_per_class=4, test_per_class=1)
+    cfg = {"seed": 0, "benchmark": {"dataset": "mnist5k", "family": "F1", "trial": 0, "num_known": 6},
+           "method": "dias", "method_args": METHOD_DEFAULTS["dias"],
+           "train": {**TRAIN, "epochs": 2, "batch_size": 8, "augment": True}}  # fmt: skip
+    straight, _ = train(cfg, arrays, device=torch.device("cpu"), checkpoint_path=tmp_path / "a.pt", log=print)
+    train({**cfg, "train": {**cfg["train"], "epochs": 1}}, arrays, device=torch.device("cpu"),
+          checkpoint_path=tmp_path / "b.pt", log=print)  # fmt: skip
+    state = torch.load(tmp_path / "b.pt", weights_only=True)
+    state["config"] = cfg  # as if the 2-epoch job had been killed after its first epoch
+    torch.save(state, tmp_path / "b.pt")
+    resumed, rows = train(
+        cfg, arrays, device=torch.device("cpu"), checkpoint_path=tmp_path / "b.pt", log=print
+    )
+    assert len(rows) == 2
+    for name in ("net", "copycat", "generator"):
+        for a, b in zip(straight.nets[name].state_dict().values(), resumed.nets[name].state_dict().values()):
+            assert torch.equal(a, b)
+
+
+# ------------------------------------------------------------------------------------------ report
+def _record(method, trial, auroc, dataset="mnist5k"):
+    msp = {
+        "accuracy": 0.9,
+        "AUROC": auroc,
+        "AUPR-In": 0.5,
+        "AUPR-Out": 0.5,
+        "FPR@95": 0.5,
+        "OSCR": 0.7,
+        "F1": 0.6,
+    }
+    posthoc = {"energy": {"AUROC": 0.8, "AUPR-In": 0.1, "AUPR-Out": 0.2, "FPR@95": 0.3}}
+    return {
+        "dataset": dataset,
+        "family": "F1",
+        "trial": trial,
+        "method": method,
+        "msp": msp,
+        "posthoc": posthoc,
+    }
+
+
+def test_tables_and_long_form():
+    records = [_record("dias", 0, 0.8), _record("dias", 1, 0.9), _record("softmax", 0, 0.7, "cifar10")]
+    header, rows = table(records, "AUROC", {"metrics": {"AUROC": {"dias": {"cifar10": 85.0}}}})
+    assert header == ["Split", "Method", "CIFAR10", "MNIST-5k (embedded)"]
+    assert rows[0] == ["F1", "dias", "-", "85.0 ± 5.0 (2)"] and rows[1] == ["F1", "softmax", "70.0 (1)", "-"]
+    assert rows[2] == ["paper", "dias (reported)", "85.0", "-"]
+    long = long_form(records)
+    assert tuple(long[0]) == COLUMNS == SPINE_COLUMNS  # joinable with the spine's metrics.csv
+    assert any(r["benchmark"] == "osr-F1-mnist5k" and r["run"] == "dias-trial1" and r["score"] == "msp"
+               and r["ood_set"] == "unknown" and r["metric"] == "OSCR" for r in long)  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------ config
+def _osr(**section):
+    return {"osr": {"datasets": ["mnist5k"], **section}}
+
+
+def test_osr_section_defaults_are_the_paper():
+    osr = validate(_osr())["osr"]
+    assert osr["train"] == {"epochs": 200, "batch_size": 64, "optimizer": "sgd", "lr": 0.1, "momentum": 0.9,
+                            "weight_decay": 0.0001, "milestones": [60, 120, 180, 240], "gamma": 0.1,
+                            "width": 1.0, "img_size": 32, "augment": True}  # fmt: skip
+    assert osr["methods"]["dias"] == METHOD_DEFAULTS["dias"] and osr["splits"] == ["F1"]
+    assert osr["trials"] == [0, 1, 2, 3, 4] and osr["evaluation"]["smoothing"] == 0.5
+    assert set(osr["scores"]) <= set(OSR_SCORES)
+
+
+@pytest.mark.parametrize(
+    ("section", "words"),
+    [
+        (
+            {"methods": {"dais": {}}},
+            "osr.methods: unknown OSR method 'dais'; valid names: arpl, arpl_cs, dias, softmax",
+        ),
+        (
+            {"methods": {"dias": {"betta": 0.1}}},
+            "osr.methods.dias.betta: method 'dias' has no parameter 'betta'",
+        ),
+        ({"scores": {"odin": {}}}, "osr.scores.odin: not a score of an OSR feature cache"),
+        ({"scores": {"knn": {"kk": 3}}}, "osr.scores.knn.kk"),
+        ({"train": {"img_size": 64}, "methods": {"dias": {}}}, "osr.train.img_size"),
+        ({"datasets": ["cifar11"]}, "osr.datasets.0"),
+        ({"trials": [5]}, "osr.trials.0"),
+        ({"reference": "no/such/file.yaml"}, "osr.reference"),
+    ],
+)
+def test_osr_config_errors_name_the_key(section, words):
+    with pytest.raises(ConfigError, match="config error at " + words.replace("(", r"\(").replace(")", r"\)")):
+        validate(_osr(**section))
+
+
+def test_split_tables_ship_as_package_data():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "splits.json" in project["tool"]["setuptools"]["package-data"]["oodflow.osr"]
+    assert SPLITS_PATH.parent == Path(osr_data.__file__).parent  # read beside the code, not from shared/
