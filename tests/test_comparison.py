@@ -177,7 +177,7 @@ def embedded_config(comparisons, **runs) -> dict:
 
 def test_comparisons_default_to_none():
     cfg = validate({k: v for k, v in embedded_config([]).items() if k != "report"})
-    assert cfg["report"] == {"comparisons": []}
+    assert cfg["report"] == {"comparisons": [], "bootstrap": 200}
 
 
 @pytest.mark.parametrize(
