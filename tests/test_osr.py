@@ -23,7 +23,7 @@ from oodflow.report.tables import COLUMNS as SPINE_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 # The shared specification's copy (beside the main checkout; a worktree may sit one level deeper).
-SHARED = [p / "shared/reference/osr_splits.json" for p in (ROOT.parent, ROOT.parents[1], ROOT.parents[2])]
+SHARED = [p / "shared/reference/osr_splits.json" for p in ROOT.parents]
 TRAIN = {
     "optimizer": "sgd",
     "lr": 0.01,
