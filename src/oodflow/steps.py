@@ -663,7 +663,7 @@ def score(
             for i in range(0, len(x), 256)
         ]
         result[key] = torch.cat(parts).detach().cpu().numpy().astype(np.float64)
-    _save_scores(name, result, out)
+    save_scores(name, result, out)
     _log(f"score {name}: {len(result)} sets in {time.perf_counter() - start:.2f} s")
 
 
@@ -690,11 +690,12 @@ def posthoc_scores(
         start = time.perf_counter()
         scorer.fit(train, head)
         result = {key: np.asarray(scorer.score(c), dtype=np.float64) for key, c in evaluated.items()}
-        _save_scores(name, result, out)
+        save_scores(name, result, out)
         _log(f"score {name}: {len(result)} sets in {time.perf_counter() - start:.2f} s")
 
 
-def _save_scores(name: str, result: Mapping[str, np.ndarray], out: str) -> None:
+def save_scores(name: str, result: Mapping[str, np.ndarray], out: str) -> None:
+    """Write one score's arrays (set -> values) to ``out``; non-finite values are an error naming the set."""
     for key, values in result.items():
         if not np.all(np.isfinite(values)):
             raise FloatingPointError(f"score '{name}' produced non-finite values on '{key}'")

@@ -305,16 +305,14 @@ def scores(
     """Every configured score of one run (``outs``: score -> npz with one array per evaluated set:
     ``id`` and each OOD set name), each cache read once."""
     from oodflow.multilabel.scores import build_ml_score
+    from oodflow.steps import save_scores
 
     train = _cache(train_cache)
     evaluated = {key: _cache(path) for key, path in caches.items()}
     for name, out in outs.items():
         scorer = build_ml_score(name, **config["multilabel"]["scores"][name]).fit(train)
         result = {key: np.asarray(scorer.score(c), dtype=np.float64) for key, c in evaluated.items()}
-        bad = [key for key, v in result.items() if not np.isfinite(v).all()]
-        if bad:
-            raise FloatingPointError(f"score '{name}' produced non-finite values on {', '.join(bad)}")
-        save_npz(out, **result)
+        save_scores(name, result, out)
 
 
 # ------------------------------------------------------------------------------------ evaluation
