@@ -439,22 +439,6 @@ def run_category(wildcards):
     return METHOD_CATEGORIES.get(spec["method"], CAT_SPINE)
 
 
-def table_category(wildcards):
-    """The category of an HTML table page, by its name (and folder)."""
-    name = wildcards.table
-    if OSR and wildcards.part == OSR_NAME:
-        return CAT_DIAS
-    if name in ("cross_paper", "scorecard"):
-        return CAT_CROSS
-    if name.startswith("compare_"):
-        return CAT_FOOD
-    if name.startswith(("adversarial", "sweep_")):
-        return CAT_AOE
-    if name.startswith("ml_"):
-        return CAT_EDGE
-    return CAT_SPINE
-
-
 def metrics_tables():
     """Results folder -> long-form metrics table, for the scorecard: this config's (built by the DAG)
     and those other configs left in this workspace (e.g. results/food101 after a paper-scale run).
@@ -478,8 +462,19 @@ def scorecard_inputs(wildcards):
 SCORECARD_REFERENCE = f"{workflow.basedir}/config/papers/references/scorecard.yaml"
 
 
+def table_page(part, table, category):
+    """The HTML page of Markdown table `table` of results/`part`, for the report (snakemake shows HTML
+    inline, not Markdown); written by the rule that writes the table."""
+    return report(
+        f"results/report/{part}/{table}.html",
+        caption="../report/table.rst",
+        category=category,
+        subcategory=part,
+    )
+
+
 def table_pages():
-    """The HTML pages of this config's Markdown tables (rule table_html)."""
+    """The HTML pages of this config's Markdown tables (see table_page)."""
     pages = []
     if RUNS:
         names = ["fpr95_auroc", "cross_paper", *(f"compare_{c}" for c in COMPARISONS)]

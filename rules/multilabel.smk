@@ -152,6 +152,8 @@ if ML is not None:
             md=f"{ML_OUT}/tables/ml_table.md",
             tex=f"{ML_OUT}/tables/ml_table.tex",
             tail_md=f"{ML_OUT}/tables/ml_tail.md",
+            html=table_page(ML_BENCH.name, "ml_table", CAT_EDGE),
+            tail_html=table_page(ML_BENCH.name, "ml_tail", CAT_EDGE),
             tail_png=report(
                 f"{ML_OUT}/figures/ml_tail.png",
                 caption="../report/ml_tail.rst",
@@ -209,6 +211,7 @@ if ML is not None:
             output:
                 csv=f"{ML_OUT}/tables/ml_oe_selection.csv",
                 md=f"{ML_OUT}/tables/ml_oe_selection.md",
+                html=table_page(ML_BENCH.name, "ml_oe_selection", CAT_EDGE),
             log:
                 f"{ML_LOGS}/oe_selection/ranking.log",
             conda:

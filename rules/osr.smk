@@ -73,6 +73,7 @@ rule osr_report:
             ext=["md", "tex", "csv"],
         ),
         metrics=f"{OSR_OUT}/tables/metrics.csv",
+        html=[table_page(OSR_NAME, t, CAT_DIAS) for t in OSR_TABLES],
         figure=report(
             f"{OSR_OUT}/figures/oscr_curves.png",
             caption="../report/osr.rst",

@@ -26,6 +26,7 @@ rule tables:
     output:
         md=f"{OUT}/tables/fpr95_auroc.md",
         tex=f"{OUT}/tables/fpr95_auroc.tex",
+        html=table_page(RESULTS, "fpr95_auroc", CAT_SPINE),
     log:
         f"{LOGS}/report/tables.log",
     conda:
@@ -105,6 +106,7 @@ rule comparison_table:
         md=f"{OUT}/tables/compare_{{comparison}}.md",
         tex=f"{OUT}/tables/compare_{{comparison}}.tex",
         csv=f"{OUT}/tables/compare_{{comparison}}.csv",
+        html=table_page(RESULTS, "compare_{comparison}", CAT_FOOD),
     log:
         f"{LOGS}/report/compare_{{comparison}}.log",
     conda:
@@ -145,6 +147,7 @@ rule cross_paper:
         csv=f"{OUT}/tables/cross_paper.csv",
         md=f"{OUT}/tables/cross_paper.md",
         tex=f"{OUT}/tables/cross_paper.tex",
+        html=table_page(RESULTS, "cross_paper", CAT_CROSS),
         png=report(
             f"{OUT}/figures/cross_paper_ranking.png",
             caption="../report/cross_paper.rst",
@@ -164,31 +167,13 @@ rule cross_paper:
         "../scripts/cross_paper.py"
 
 
-rule table_html:
-    input:
-        "results/{part}/tables/{table}.md",
-    output:
-        report(
-            "results/report/{part}/{table}.html",
-            caption="../report/table.rst",
-            category=table_category,
-            subcategory="{part}",
-        ),
-    log:
-        "logs/report/{part}/{table}_html.log",
-    conda:
-        "../envs/oodflow.yaml"
-    threads: 1
-    script:
-        "../scripts/table_html.py"
-
-
 rule scorecard:
     input:
         unpack(scorecard_inputs),
     output:
         md="results/summary/tables/scorecard.md",
         csv="results/summary/tables/scorecard.csv",
+        html=table_page("summary", "scorecard", CAT_CROSS),
     log:
         "logs/report/scorecard.log",
     conda:

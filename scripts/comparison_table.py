@@ -13,3 +13,4 @@ reference = sm.input.get("reference")
 steps.comparison_table(
     sm.config, sm.wildcards.comparison, sm.input.metrics, out.md, out.tex, out.csv, reference or None
 )
+steps.table_html(out.md, out.html)

@@ -11,3 +11,4 @@ from oodflow.report.tables import run_scores  # noqa: E402
 sm = snakemake  # noqa: F821
 pairs = [(r, s) for r in sm.config["runs"] for s in run_scores(sm.config, r)]
 steps.cross_paper(sm.config, dict(zip(pairs, sm.input, strict=True)), dict(sm.output.items()))
+steps.table_html(sm.output.md, sm.output.html)

@@ -13,3 +13,5 @@ steps.osr_report(
     sm.config, list(sm.input.evals), list(sm.input.curves), sm.input.get("reference"),
     str(Path(sm.output.metrics).parent), sm.output.figure,
 )  # fmt: skip
+for page in sm.output.html:
+    steps.table_html(f"{Path(sm.output.metrics).parent}/{Path(page).stem}.md", page)

@@ -10,3 +10,4 @@ from oodflow import steps  # noqa: E402
 sm = snakemake  # noqa: F821
 tables = {name: path for name, path in sm.input.items() if name != "reference"}
 steps.scorecard(sm.input.reference, tables, sm.output.md, sm.output.csv)
+steps.table_html(sm.output.md, sm.output.html)

@@ -9,3 +9,4 @@ from oodflow import steps  # noqa: E402
 
 sm = snakemake  # noqa: F821
 steps.tables(sm.input[0], sm.output.md, sm.output.tex)
+steps.table_html(sm.output.md, sm.output.html)

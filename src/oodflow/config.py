@@ -17,6 +17,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from oodflow import yamlfile
+
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
 
 
@@ -42,7 +44,7 @@ _Validator = _with_defaults(jsonschema.Draft202012Validator)
 
 
 def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
-    return yaml.safe_load(Path(path).read_text())
+    return yamlfile.safe_load(Path(path).read_text())
 
 
 def _key(path) -> str:
@@ -453,7 +455,7 @@ def load(path: str | Path) -> dict:
     """Read a YAML config file and validate it."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yamlfile.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
     if not isinstance(raw, dict):

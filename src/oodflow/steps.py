@@ -838,11 +838,14 @@ def scorecard(reference: str, tables: Mapping[str, str], md_out: str, csv_out: s
     write_text(csv_out, sc.to_csv(rows))
 
 
-def table_html(md_in: str, html_out: str, title: str) -> None:
-    """The Markdown table ``md_in`` as a self-contained HTML page (the report shows HTML inline)."""
+def table_html(md_in: str, html_out: str, title: str | None = None) -> None:
+    """The Markdown table ``md_in`` as a self-contained HTML page (the report shows HTML inline);
+    the title defaults to ``"<folder>: <table>"`` of ``html_out``
+    (``results/report/<folder>/<table>.html``)."""
     from oodflow.report.html import markdown_page
 
-    write_text(html_out, markdown_page(Path(md_in).read_text(), title))
+    html = Path(html_out)
+    write_text(html, markdown_page(Path(md_in).read_text(), title or f"{html.parent.name}: {html.stem}"))
 
 
 def cross_paper(

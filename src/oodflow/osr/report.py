@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from oodflow import yamlfile
 from oodflow.io import FormatError, write_text
 from oodflow.osr.splits import DATASETS, FAMILIES
 
@@ -39,7 +40,7 @@ def load_reference(path: str | Path) -> dict[str, Any]:
     """
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yamlfile.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as err:
         raise FormatError(f"{path}: not a readable YAML reference ({err})") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("source"), str):

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from oodflow import yamlfile
 from oodflow.io import FormatError
 
 #: Where relative reference paths start: the repository root (the folder holding ``config/``).
@@ -94,7 +95,7 @@ def load_reference(path: str | Path, ood_sets: Iterable[str]) -> dict[str, Any]:
     if not path.is_file():
         raise FormatError(f"{path}: reference file not found")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yamlfile.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise FormatError(f"{path}: not valid YAML ({err})") from None
     return parse_reference(raw, ood_sets, where=str(path))

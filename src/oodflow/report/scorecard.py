@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from oodflow import yamlfile
 from oodflow.io import FormatError
 
 SCALES = ("paper", "embedded")
@@ -146,7 +147,7 @@ def load_scorecard(path: str | Path) -> tuple[dict[str, str], list[Entry]]:
     if not path.is_file():
         raise FormatError(f"{path}: scorecard reference file not found")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yamlfile.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise FormatError(f"{path}: not valid YAML ({err})") from None
     return parse_scorecard(raw, str(path))
