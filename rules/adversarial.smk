@@ -12,7 +12,7 @@ rule adversarial_eval:
         f"{LOGS}/benchmarks/adversarial/{{run}}.tsv"
     conda:
         "../envs/oodflow.yaml"
-    threads: 2
+    threads: TORCH_THREADS
     resources:
         gpu=1,
         runtime=eval_resource("runtime"),

@@ -414,6 +414,11 @@ def dataset_downloads(wildcards):
 
 # --------------------------------------------------------------------------- the HTML report
 # `snakemake --report report.html`: every table (as an HTML page) and figure, grouped by paper.
+# torch's intra-op threads in every job. Results depend on the thread count, so it is fixed here
+# rather than following --cores (a run with --cores 1 and one with --cores 8 give the same bytes);
+# one thread per job also lets N cores run N jobs, which beats 2-thread jobs on the small models.
+TORCH_THREADS = 1
+
 CAT_DATA = "0 Data"
 CAT_SPINE = "1 Post-hoc scores (all runs)"
 CAT_FOOD = "2 Food-101: energy fine-tuning, CORES, HPO"

@@ -15,7 +15,7 @@ rule train_gan:
         f"{LOGS}/benchmarks/gan/train.tsv"
     conda:
         "../envs/oodflow.yaml"
-    threads: 2
+    threads: TORCH_THREADS
     resources:
         gpu=1,
         runtime=gan_resource("runtime"),

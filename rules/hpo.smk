@@ -28,9 +28,10 @@ rule hpo:
         f"{LOGS}/benchmarks/hpo/{{run}}.tsv"
     wildcard_constraints:
         run="|".join(HPO_RUNS) or "(?!)",
+    priority: 1  # the long trainings first: they head the longest chains of the DAG
     conda:
         "../envs/oodflow.yaml"
-    threads: 2
+    threads: TORCH_THREADS
     resources:
         gpu=1,
         runtime=run_resource("runtime", "hpo"),

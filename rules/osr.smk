@@ -30,6 +30,7 @@ rule osr_train:
         f"{OSR_LOGS}/{{family}}/{{osr_ds}}/trial{{trial}}/{{osr_method}}/train.log",
     benchmark:
         f"{OSR_LOGS}/benchmarks/{{family}}/{{osr_ds}}/trial{{trial}}/{{osr_method}}_train.tsv"
+    priority: 1  # the long trainings first: they head the longest chains of the DAG
     conda:
         "../envs/oodflow.yaml"
     threads: 1

@@ -11,9 +11,10 @@ rule train:
         f"{LOGS}/train/{{run}}.log",
     benchmark:
         f"{LOGS}/benchmarks/train/{{run}}.tsv"
+    priority: 1  # the long trainings first: they head the longest chains of the DAG
     conda:
         "../envs/oodflow.yaml"
-    threads: 2
+    threads: TORCH_THREADS
     resources:
         gpu=1,
         runtime=run_resource("runtime"),
