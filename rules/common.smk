@@ -522,3 +522,25 @@ def gan_resource(name):
 def eval_resource(name):
     """Feature extraction, network scores, adversarial evaluation of one run."""
     return lambda wildcards, attempt: cluster.eval_resources(config, attempt)[name]
+
+
+def osr_resource(name, job="train"):
+    """Resource `name` of an OSR benchmark's method: osr_train ("train") or osr_eval ("eval")."""
+    return lambda wildcards, attempt: cluster.osr_resources(
+        config,
+        wildcards.osr_ds,
+        wildcards.family,
+        int(wildcards.trial),
+        wildcards.osr_method,
+        job,
+        attempt,
+    )[name]
+
+
+def ml_resource(name, job="train", sets=(), run=None):
+    """Resource `name` of a multi-label run's job: ml_train ("train"), or one forward pass
+    over the stored `sets` ("extract": ml_extract, ml_oe_features); `run`: the wildcard's.
+    """
+    return lambda wildcards, attempt: cluster.ml_resources(
+        config, run or wildcards.mlrun, job, tuple(sets), attempt
+    )[name]

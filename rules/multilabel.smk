@@ -72,6 +72,9 @@ if ML is not None:
         threads: 1
         resources:
             gpu=1,
+            runtime=ml_resource("runtime"),
+            mem_mb=ml_resource("mem_mb"),
+            cpus_per_task=ml_resource("cpus_per_task"),
         params:
             run=ml_run_params,
             checkpoint=lambda wc: f"{ML_OUT}/runs/{wc.mlrun}/checkpoint-last.pt",
@@ -99,6 +102,9 @@ if ML is not None:
         threads: 1
         resources:
             gpu=1,
+            runtime=ml_resource("runtime", "extract", ML_CACHED.values()),
+            mem_mb=ml_resource("mem_mb", "extract", ML_CACHED.values()),
+            cpus_per_task=ml_resource("cpus_per_task", "extract", ML_CACHED.values()),
         params:
             transform=ML["benchmark"]["eval_transform"],
         script:
@@ -195,6 +201,11 @@ if ML is not None:
             threads: 1
             resources:
                 gpu=1,
+                runtime=ml_resource("runtime", "extract", ML_SEL_SETS, ML_SEL["run"]),
+                mem_mb=ml_resource("mem_mb", "extract", ML_SEL_SETS, ML_SEL["run"]),
+                cpus_per_task=ml_resource(
+                    "cpus_per_task", "extract", ML_SEL_SETS, ML_SEL["run"]
+                ),
             params:
                 run=canonical(ml_run_config(config, ML_SEL["run"])),
                 trained=ML_SEL["trained"],

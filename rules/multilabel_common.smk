@@ -43,6 +43,10 @@ if ML is not None:
     ML_CANDIDATES = {} if ML_SEL is None else {
         c: (f"oe/{c}" if c in ML_BENCH.oe_sets else f"ood/{c}") for c in ML_SEL["candidates"]
     }  # fmt: skip
+    ML_SEL_SETS = (
+        "train",
+        *ML_CANDIDATES.values(),
+    )  # what ml_oe_features passes forward
     ML_DECODE_THREADS = 1 if ML_BENCH.source is None else 4
 
     def ml_folders(source):

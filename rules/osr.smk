@@ -36,6 +36,9 @@ rule osr_train:
     threads: 1
     resources:
         gpu=1,
+        runtime=osr_resource("runtime"),
+        mem_mb=osr_resource("mem_mb"),
+        cpus_per_task=osr_resource("cpus_per_task"),
     params:
         run=osr_run_params,
         checkpoint=f"{OSR_BENCH}/{{osr_method}}/checkpoint-last.pt",
@@ -58,6 +61,9 @@ rule osr_eval:
     threads: 1
     resources:
         gpu=1,
+        runtime=osr_resource("runtime", "eval"),
+        mem_mb=osr_resource("mem_mb", "eval"),
+        cpus_per_task=osr_resource("cpus_per_task", "eval"),
     params:
         evaluation=lambda wildcards: canonical(osr_workflow.eval_config(config)),
     script:

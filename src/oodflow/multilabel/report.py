@@ -16,6 +16,7 @@ import pandas as pd
 
 from oodflow.io import load_npz
 from oodflow.metrics import ood_metrics
+from oodflow.report.latex import booktabs
 from oodflow.report.tables import COLUMNS, METRICS
 
 TAIL_COLUMNS = ("benchmark", "run", "method", "score", "j", "n_id", "ood_set", "metric", "value")
@@ -80,10 +81,6 @@ def summary(frame: pd.DataFrame, tail: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-def _esc(text: str) -> str:
-    return str(text).replace("_", "\\_").replace("%", "\\%").replace("&", "\\&")
-
-
 def main_tables(frame: pd.DataFrame) -> tuple[str, str]:
     """(run, score) rows with mAP, FPR@95 / AUROC per OOD set and their mean, in percent."""
     bench = frame.benchmark.iloc[0]
@@ -109,22 +106,13 @@ def main_tables(frame: pd.DataFrame) -> tuple[str, str]:
         "| Run | Score | mAP | " + " | ".join(cols) + " |",
         "|" + "---|" * (3 + len(cols)),
     ]
-    tex = [
-        "\\begin{table}[t]",
-        "\\centering",
-        "\\small",
-        "\\caption{" + _esc(caption) + "}",
-        "\\begin{tabular}{ll r " + "c" * len(cols) + "}",
-        "\\toprule",
-        "Run & Score & mAP & " + " & ".join(_esc(c) for c in cols) + " \\\\",
-        "\\midrule",
-    ]
+    rows = []
     for run, score in keys:
         cells = [f"{value(run, score, c, 'FPR@95'):.2f} / {value(run, score, c, 'AUROC'):.2f}" for c in cols]
         md.append(f"| {run} | {score} | {maps[run]:.2f} | " + " | ".join(cells) + " |")
-        tex.append(f"{_esc(run)} & {_esc(score)} & {maps[run]:.2f} & " + " & ".join(cells) + " \\\\")
-    tex += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
-    return "\n".join(md) + "\n", "\n".join(tex) + "\n"
+        rows.append([run, score, f"{maps[run]:.2f}", *cells])
+    tex = booktabs(["Run", "Score", "mAP", *cols], rows, "ll r " + "c" * len(cols), caption)
+    return "\n".join(md) + "\n", tex
 
 
 def _tail_means(tail: pd.DataFrame) -> pd.DataFrame:

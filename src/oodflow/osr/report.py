@@ -22,6 +22,7 @@ import yaml
 from oodflow import yamlfile
 from oodflow.io import FormatError, write_text
 from oodflow.osr.splits import DATASETS, FAMILIES
+from oodflow.report.latex import booktabs
 
 #: Table name -> metric (in eval.json's "msp" block).
 TABLES = {"auroc": "AUROC", "oscr": "OSCR", "f1": "F1", "accuracy": "accuracy"}
@@ -144,26 +145,6 @@ def _markdown(caption: str, header: list[str], rows: list[list[str]], notes: str
     return "\n".join(lines) + "\n"
 
 
-def _latex(caption: str, label: str, header: list[str], rows: list[list[str]]) -> str:
-    def esc(s: str) -> str:
-        return str(s).replace("_", "\\_").replace("%", "\\%").replace("&", "\\&").replace("±", "$\\pm$")
-
-    lines = [
-        "\\begin{table}[t]",
-        "\\centering",
-        "\\small",
-        f"\\caption{{{esc(caption)}}}",
-        f"\\label{{{label}}}",
-        "\\begin{tabular}{ll" + "c" * (len(header) - 2) + "}",
-        "\\toprule",
-        " & ".join(esc(h) for h in header) + " \\\\",
-        "\\midrule",
-    ]
-    lines += [" & ".join(esc(c) for c in row) + " \\\\" for row in rows]
-    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
-    return "\n".join(lines) + "\n"
-
-
 def write_tables(
     records: Sequence[Mapping[str, Any]],
     reference: Mapping[str, Any] | None,
@@ -180,7 +161,10 @@ def write_tables(
         )
         notes = reference.get("notes", "") if reference else ""
         write_text(out_dir / f"{stem}.md", _markdown(caption, header, rows, notes))
-        write_text(out_dir / f"{stem}.tex", _latex(caption, f"tab:{name}-{stem}", header, rows))
+        write_text(
+            out_dir / f"{stem}.tex",
+            booktabs(header, rows, "ll" + "c" * (len(header) - 2), caption, f"tab:{name}-{stem}"),
+        )
         write_text(out_dir / f"{stem}.csv", _csv([dict(zip(header, row)) for row in rows], header))
     write_text(out_dir / "metrics.csv", _csv(long_form(records), COLUMNS))
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from oodflow.report.latex import MIDRULE, booktabs
 from oodflow.report.tables import LOWER_IS_BETTER
 
 #: Columns of the comparison CSV (values in percent; NaN where there is nothing to show).
@@ -195,27 +196,11 @@ def render(
     md = [f"**{caption}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     md += ["| " + " | ".join(cells(r)) + " |" for r in rows]
 
-    def esc(s: str) -> str:
-        s = str(s).replace("_", "\\_").replace("%", "\\%").replace("&", "\\&")
-        return s.replace("Δ", "$\\Delta$").replace("−", "$-$").replace("–", "--")
-
+    body: list[list[str] | str] = []
+    for previous, r in zip([None, *rows], rows):
+        if previous is not None and r.score != previous.score:
+            body.append(MIDRULE)
+        body.append(cells(r))
     label = f"tab:{benchmark}-{spec['name']}".replace("@", "")
-    tex = [
-        "\\begin{table}[t]",
-        "\\centering",
-        "\\small",
-        f"\\caption{{{esc(caption)}}}",
-        f"\\label{{{label}}}",
-        "\\begin{tabular}{lll " + "r" * (len(header) - 3) + "}",
-        "\\toprule",
-        " & ".join(esc(h) for h in header) + " \\\\",
-        "\\midrule",
-    ]
-    previous = None
-    for r in rows:
-        if previous is not None and r.score != previous:
-            tex.append("\\midrule")
-        previous = r.score
-        tex.append(" & ".join(esc(c) for c in cells(r)) + " \\\\")
-    tex += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
-    return "\n".join(md) + "\n", "\n".join(tex) + "\n"
+    tex = booktabs(header, body, "lll " + "r" * (len(header) - 3), caption, label)
+    return "\n".join(md) + "\n", tex

@@ -114,18 +114,16 @@ def markdown(frame: pd.DataFrame, benchmark: str, ood_sets: list[str], replicate
 
 
 def latex(frame: pd.DataFrame, benchmark: str) -> str:
-    lines = [
-        r"\begin{tabular}{rlllll}",
-        r"\toprule",
-        r"Rank & Run & Paper & Score & AUROC $\uparrow$ & FPR@95 $\downarrow$ \\",
-        r"\midrule",
+    """The ranked table as a bare booktabs tabular (no float: the paper places it), cells as in
+    :func:`markdown`, a comment line naming the benchmark."""
+    from oodflow.report.latex import booktabs
+
+    rows = [
+        [i + 1, row["run"], row["paper"], row["score"], *(_cell(row, m) for m in METRICS)]
+        for i, row in frame.iterrows()
     ]
-    for i, row in frame.iterrows():
-        cells = [_cell(row, m).replace("±", r"$\pm$") for m in METRICS]
-        run, paper, score = (str(row[k]).replace("_", r"\_") for k in ("run", "paper", "score"))
-        lines.append(f"{i + 1} & {run} & {paper} & {score} & {cells[0]} & {cells[1]} \\\\")
-    lines += [r"\bottomrule", r"\end{tabular}", f"% {benchmark}: cross-paper table (oodflow)"]
-    return "\n".join(lines) + "\n"
+    header = ["Rank", "Run", "Paper", "Score", "AUROC ↑", "FPR@95 ↓"]
+    return booktabs(header, rows, "rlllll", comment=f"{benchmark}: cross-paper table (oodflow)")
 
 
 def ranking_figure(frame: pd.DataFrame, out: str, benchmark: str, dpi: int = 120) -> None:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from oodflow.io import load_npz
 from oodflow.metrics import accuracy, ood_metrics, ood_metrics_over_draws
+from oodflow.report.latex import Raw, booktabs
 
 METRICS = ("AUROC", "AUPR-In", "AUPR-Out", "FPR@95")
 COLUMNS = ("benchmark", "run", "model", "method", "score", "ood_set", "metric", "value")
@@ -124,25 +125,10 @@ def paper_tables(metrics_csv: str, pair: tuple[str, str] = ("FPR@95", "AUROC")) 
         )
     md_text = "\n".join(md) + "\n"
 
-    def esc(s: str) -> str:
-        return str(s).replace("_", "\\_").replace("%", "\\%").replace("&", "\\&")
-
-    tex = [
-        "\\begin{table}[t]",
-        "\\centering",
-        "\\small",
-        f"\\caption{{{esc(caption)}}}",
-        f"\\label{{tab:{bench}-{pair[0]}-{pair[1]}}}".replace("@", ""),
-        "\\begin{tabular}{ll r " + "c" * len(cols) + "}",
-        "\\toprule",
-        "Run & Score & ID acc. & " + " & ".join(esc(c) for c in cols) + " \\\\",
-        "\\midrule",
+    rows = [
+        [r[0], r[1], f"{acc[r[0]]:.2f}", *(Raw(cell(r, c, lambda v: f"\\textbf{{{v}}}")) for c in cols)]
+        for r in first.index
     ]
-    for r in first.index:
-        tex.append(
-            f"{esc(r[0])} & {esc(r[1])} & {acc[r[0]]:.2f} & "
-            + " & ".join(cell(r, c, lambda v: f"\\textbf{{{v}}}") for c in cols)
-            + " \\\\"
-        )
-    tex += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
-    return md_text, "\n".join(tex) + "\n"
+    label = f"tab:{bench}-{pair[0]}-{pair[1]}".replace("@", "")
+    tex = booktabs(["Run", "Score", "ID acc.", *cols], rows, "ll r " + "c" * len(cols), caption, label)
+    return md_text, tex
