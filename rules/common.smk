@@ -59,7 +59,9 @@ PROTOTYPE_RUNS = [
     r for r, s in config["runs"].items() if s["method"] in PROTOTYPE_METHODS
 ]
 # Runs whose logits come from no trained classifier head (PALM, ADAPT, ARPL).
-HEADLESS_RUNS = [r for r, s in config["runs"].items() if s["method"] in HEADLESS_METHODS]
+HEADLESS_RUNS = [
+    r for r, s in config["runs"].items() if s["method"] in HEADLESS_METHODS
+]
 # Normalisation of the inputs whose features are cached (evaluation.eval_stats; QUIRK cifar10).
 EVAL_STATS = config["evaluation"].get("eval_stats", "benchmark")
 # sorted: the post-hoc job's params must not change when the config lists its scores in another order
