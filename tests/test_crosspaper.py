@@ -27,7 +27,8 @@ def test_rows_pool_seeds_and_rank_by_auroc(tmp_path):
         "new": {"method": "dias", "runs": ["new-s0", "new-s1"]},
     }
     frame = crosspaper.cross_paper_frame(groups, files, ["a", "b"], 100, seed=0)
-    assert list(frame["run"]) == ["new", "base"] and list(frame["paper"]) == ["DIAS objective on this benchmark", "baseline"]
+    assert list(frame["run"]) == ["new", "base"]
+    assert list(frame["paper"]) == ["DIAS objective on this benchmark", "baseline"]
     per_seed = []
     for run in ("new-s0", "new-s1"):
         d = np.load(files[(run, "msp")])
