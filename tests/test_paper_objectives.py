@@ -352,3 +352,18 @@ def test_default_config_trains_the_three_objectives_from_the_baseline(default_co
     assert "aux_size" in steps.run_config(cfg, "edge")["benchmark"]  # EDGE trains on the aux pool
     assert steps.run_config(cfg, "dias")["run"]["method_args"]["mean"] == [0.1307]  # fakes are normalised
     assert "arpl" not in cfg["adversarial"]["runs"]
+
+
+def test_inference_method_is_rebuilt_for_headless_methods_only():
+    from oodflow import steps
+
+    torch.manual_seed(0)
+    model = build_model("small_cnn", 10, 1, width=0.25)
+    assert steps._inference_method(model, {"method": "dias", "method_args": {}}, None, 10, "cpu") is None
+    trained = build_method("arpl")
+    trained.setup(model, 10)
+    run = {"method": "arpl", "method_args": {}}
+    rebuilt = steps._inference_method(model, run, trained.state_dict(), 10, "cpu")
+    assert torch.equal(rebuilt.criterion.points, trained.criterion.points) and not rebuilt.criterion.training
+    with pytest.raises(ValueError, match="needs the method's trained state"):
+        steps._inference_method(model, run, None, 10, "cpu")
