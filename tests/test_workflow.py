@@ -284,7 +284,7 @@ def test_aoe_sweep_with_adversarial_evaluation(tmp_path):
     """A tiny baseline, an EBA-AOE sweep run fine-tuned from it, and the adversarial evaluation."""
     config = yaml.safe_load(TEST_CONFIG.read_text())
     config["benchmark"]["ood_sets"] = ["textures", "uniform"]
-    config["runs"]["tiny"]["epochs"] = 1
+    config["runs"] = {"tiny": {**config["runs"]["tiny"], "epochs": 1}}
     config["scores"] = {"msp": {}, "energy": {}}
     template = {**config["runs"]["tiny"], "method": "aoe", "init_from": "tiny"}
     template["method_args"] = {"attack": "eba", "aux_batch_size": 16}
