@@ -11,7 +11,7 @@ from oodflow import config as oodflow_config
 from oodflow.data import BENCHMARKS
 from oodflow.data.benchmarks import Source
 from oodflow.data.catalog import DATASETS
-from oodflow.methods import AUX_METHODS, PROTOTYPE_METHODS
+from oodflow.methods import AUX_METHODS, HEADLESS_METHODS, PROTOTYPE_METHODS
 from oodflow.report.references import resolve as resolve_reference
 from oodflow.scores import NETWORK_SCORES
 from oodflow.steps import (
@@ -58,6 +58,10 @@ NETWORK_SCORE_NAMES = [name for name in SCORES if name in NETWORK_SCORES]
 PROTOTYPE_RUNS = [
     r for r, s in config["runs"].items() if s["method"] in PROTOTYPE_METHODS
 ]
+# Runs whose logits come from no trained classifier head (PALM, ADAPT, ARPL).
+HEADLESS_RUNS = [
+    r for r, s in config["runs"].items() if s["method"] in HEADLESS_METHODS
+]
 # Normalisation of the inputs whose features are cached (evaluation.eval_stats; QUIRK cifar10).
 EVAL_STATS = config["evaluation"].get("eval_stats", "benchmark")
 # sorted: the post-hoc job's params must not change when the config lists its scores in another order
@@ -75,11 +79,11 @@ COMPARISONS = {spec["name"]: spec for spec in config["report"]["comparisons"]}
 # Adversarial evaluation (config `adversarial`, absent: off) of these runs; sweeps (expanded into
 # runs by the validation) by name, each with a metric-vs-value table and figure.
 ADVERSARIAL = config.get("adversarial")
-# (not of prototype runs by default: their logits come from no trained classifier head)
+# (not of headless runs by default: their logits come from no trained classifier head)
 ADV_RUNS = (
     []
     if ADVERSARIAL is None
-    else (ADVERSARIAL["runs"] or [r for r in RUNS if r not in PROTOTYPE_RUNS])
+    else (ADVERSARIAL["runs"] or [r for r in RUNS if r not in HEADLESS_RUNS])
 )
 SWEEPS = list(config["sweeps"])
 
@@ -434,6 +438,9 @@ METHOD_CATEGORIES = {
     "aoe": CAT_AOE,
     "palm": CAT_ADAPT,
     "adapt": CAT_ADAPT,
+    "arpl": CAT_DIAS,
+    "dias": CAT_DIAS,
+    "edge": CAT_EDGE,
 }
 
 

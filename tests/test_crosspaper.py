@@ -27,7 +27,8 @@ def test_rows_pool_seeds_and_rank_by_auroc(tmp_path):
         "new": {"method": "dias", "runs": ["new-s0", "new-s1"]},
     }
     frame = crosspaper.cross_paper_frame(groups, files, ["a", "b"], 100, seed=0)
-    assert list(frame["run"]) == ["new", "base"] and list(frame["paper"]) == ["DIAS", "baseline"]
+    assert list(frame["run"]) == ["new", "base"]
+    assert list(frame["paper"]) == ["DIAS objective on this benchmark", "baseline"]
     per_seed = []
     for run in ("new-s0", "new-s1"):
         d = np.load(files[(run, "msp")])
@@ -43,7 +44,7 @@ def test_rows_pool_seeds_and_rank_by_auroc(tmp_path):
     again = crosspaper.cross_paper_frame(groups, files, ["a", "b"], 100, seed=0)
     assert again.equals(frame), "seeded: the same intervals every time"
     md = crosspaper.markdown(frame, "bench", ["a", "b"], 100, "embedded")
-    assert "| 1 | new | DIAS | msp |" in md and " ± " in md.splitlines()[4]
+    assert "| 1 | new | DIAS objective on this benchmark | msp |" in md and " ± " in md.splitlines()[4]
     assert r"\pm" in crosspaper.latex(frame, "bench")
     crosspaper.ranking_figure(frame, str(tmp_path / "r.png"), "bench", dpi=40)
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"

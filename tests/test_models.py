@@ -126,3 +126,27 @@ def test_grid_pool_equals_adaptive_average_pooling(size):
 
     x = torch.randn(2, 3, *size)
     torch.testing.assert_close(GridPool(4)(x), torch.nn.AdaptiveAvgPool2d(4)(x))
+
+
+#: Models with the (early, middle, late) feature blocks that DIAS's copycat needs.
+FEATURE_BLOCK_MODELS = {"small_cnn", "resnet18", "resnet34", "wrn40_2"}
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_feature_blocks_compose_to_the_features_or_refuse_clearly(name: str) -> None:
+    torch.manual_seed(0)
+    model = _small(name, 3).eval()
+    if name not in FEATURE_BLOCK_MODELS:
+        with pytest.raises(NotImplementedError, match="feature blocks.*DIAS"):
+            model.feature_blocks()
+        return
+    early, middle, late = model.feature_blocks()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        f1 = early(x)
+        f2 = middle(f1)
+        assert f1.ndim == f2.ndim == 4  # intermediate feature maps
+        assert torch.equal(late(f2), model.features(x))
+    own = {id(p) for p in model.parameters()}
+    shared = [p for block in (early, middle, late) for p in block.parameters()]
+    assert {id(p) for p in shared} == own - {id(p) for p in model.head.parameters()}  # no copies

@@ -262,6 +262,7 @@ def test_registry_errors():
             "msp",
             "maxlogit",
             "energy",
+            "joint_energy",
             "mahalanobis",
             "mahalanobis_pooled",
             "knn",
@@ -271,7 +272,7 @@ def test_registry_errors():
             "cores",
         ]
     )
-    with pytest.raises(KeyError, match="unknown score 'foo'; valid names: cores, energy, knn"):
+    with pytest.raises(KeyError, match="unknown score 'foo'; valid names: cores, energy, joint_energy, knn"):
         build_score("foo")
     with pytest.raises(TypeError, match="score 'knn' got unknown parameter.*kk.*valid.*k"):
         build_score("knn", kk=3)

@@ -46,7 +46,7 @@ def test_set_param_copies_and_sets_nested_or_top_level_keys():
 
 def test_sweep_expands_into_ordinary_runs(test_config):
     cfg = validate(with_sweep(test_config))
-    assert list(cfg["runs"]) == ["tiny", "s-0p0", "s-0p1", "s-1p0"]
+    assert list(cfg["runs"]) == [*test_config["runs"], "s-0p0", "s-0p1", "s-1p0"]
     for run, eps in sweep_runs("s", cfg["sweeps"]["s"]).items():
         spec = cfg["runs"][run]
         assert spec["method_args"] == {"attack": "eba", "eps": eps}

@@ -283,7 +283,7 @@ def test_aoe_sweep_with_adversarial_evaluation(tmp_path):
     """A tiny baseline, an EBA-AOE sweep run fine-tuned from it, and the adversarial evaluation."""
     config = yaml.safe_load(TEST_CONFIG.read_text())
     config["benchmark"]["ood_sets"] = ["textures", "uniform"]
-    config["runs"]["tiny"]["epochs"] = 1
+    config["runs"] = {"tiny": {**config["runs"]["tiny"], "epochs": 1}}
     config["scores"] = {"msp": {}, "energy": {}}
     template = {**config["runs"]["tiny"], "method": "aoe", "init_from": "tiny"}
     template["method_args"] = {"attack": "eba", "aux_batch_size": 16}
@@ -358,3 +358,68 @@ def test_prototype_run_is_scored_by_its_own_scores_with_a_figure(tmp_path):
     assert cache["prototypes"].shape == (10 * 2, 16) and cache["embeddings"].shape[1] == 16
     plan = snakemake(tmp_path, "--configfile", str(path), "--dry-run").stdout
     assert "Nothing to be done" in plan
+
+
+def test_headless_arpl_run_caches_its_reciprocal_point_logits(tiny_run, tiny_config):
+    """The tiny config's ARPL run: the cache's logits are the reciprocal points' (its accuracy is
+    theirs), its model.pt keeps the points, and it is in the cross-paper table with its label."""
+    import torch
+
+    from oodflow import checkpoint
+    from oodflow.methods import build_method
+    from oodflow.training import load_model
+
+    out = tiny_run / OUT
+    model, payload = load_model(out / "runs" / "tiny_arpl" / "model.pt")
+    assert set(payload["method"]) == {"points", "radius"}
+    method = build_method("arpl")
+    method.setup(model, 10)
+    method.load_state_dict(payload["method"])
+    cache = load_npz(out / "features" / "tiny_arpl" / "test.npz")
+    with torch.no_grad():
+        feats = torch.from_numpy(cache["features"])
+        np.testing.assert_allclose(
+            cache["logits"], method.criterion.logits(feats).numpy(), rtol=1e-5, atol=1e-5
+        )
+    parent = checkpoint.load(out / "runs" / "tiny" / "model.pt")["model"]
+    assert torch.equal(payload["model"]["head.weight"], parent["head.weight"])  # the head is not trained
+    frame = pd.read_csv(out / "tables" / "metrics.csv")
+    acc = frame[(frame.run == "tiny_arpl") & (frame.metric == "accuracy")].value.item()
+    assert acc == pytest.approx(float((cache["logits"].argmax(1) == cache["labels"]).mean()))
+    assert set(frame[frame.run == "tiny_arpl"].score) == {"-", "msp", "energy", "knn"}
+    cross = pd.read_csv(out / "tables" / "cross_paper.csv")
+    assert set(cross[cross.run == "tiny_arpl"].paper) == {"DIAS paper: ARPL objective on this benchmark"}
+
+
+#: DIAS and EDGE (the OSR and multi-label papers' objectives) fine-tuned from the tiny CE run.
+TINY_OBJECTIVES = {
+    "tiny_dias": {"method": "dias", "method_args": {"gan_width": 4, "latent_dim": 8}},
+    "tiny_edge": {"method": "edge", "method_args": {"k": 8, "start_epoch": 0, "aux_batch_size": 16}},
+}
+
+
+def test_dias_and_edge_runs_train_from_the_baseline_and_reach_the_cross_paper_table(tmp_path):
+    from oodflow import checkpoint
+
+    config = yaml.safe_load(TEST_CONFIG.read_text())
+    config["benchmark"]["ood_sets"] = ["uniform"]
+    del config["runs"]["tiny_arpl"]
+    config["scores"] = {"msp": {}, "joint_energy": {}}
+    for name, spec in TINY_OBJECTIVES.items():
+        config["runs"][name] = {**config["runs"]["tiny"], **spec, "init_from": "tiny", "epochs": 1}
+    path = tmp_path / "objectives.yaml"
+    path.write_text(yaml.safe_dump(config))
+    snakemake(tmp_path, "--configfile", str(path))
+    out = tmp_path / OUT
+    cross = pd.read_csv(out / "tables" / "cross_paper.csv")
+    assert set(cross.run) == {"tiny", "tiny_dias", "tiny_edge"} and set(cross.score) == {
+        "msp",
+        "joint_energy",
+    }
+    assert set(cross[cross.run == "tiny_edge"].paper) == {"EDGE objective on this benchmark (one-hot)"}
+    # (EDGE refuses to train without outliers: the DAG gave it the aux pool)
+    assert "method" not in checkpoint.load(out / "runs" / "tiny_dias" / "model.pt")  # GAN, copycat: not kept
+    cache = load_npz(out / "features" / "tiny_dias" / "test.npz")
+    assert np.allclose(
+        cache["logits"], cache["features"] @ cache["head_weight"].T + cache["head_bias"], atol=1e-5
+    )

@@ -12,10 +12,10 @@ is estimated from the config:
   with ``n_train`` the ID training images, ``rate`` the model's training throughput measured on one
   H100 (``benchmarks/results/gpu_smoke_h100.json``, images/s; :data:`H100_TRAIN_IMAGES_PER_S`),
   ``cost`` = 2 for methods that also train on an outlier batch per step (outlier exposure, AOE,
-  energy fine-tuning) and 1 otherwise, and SAFETY = 2 for a slower GPU or a busy node. A retried
-  job (``attempt`` 2, 3, ...; the profile's ``retries``) asks for ``attempt`` times as long; it
-  resumes from its last checkpoint anyway. A search (rule hpo) trains ``n_trials`` times
-  ``hpo.epochs`` epochs on the same images.
+  energy fine-tuning, EDGE) and 1 otherwise, times :data:`STEP_COST` (DIAS: 7), and SAFETY = 2
+  for a slower GPU or a busy node. A retried job (``attempt`` 2, 3, ...; the profile's ``retries``)
+  asks for ``attempt`` times as long; it resumes from its last checkpoint anyway. A search (rule
+  hpo) trains ``n_trials`` times ``hpo.epochs`` epochs on the same images.
 * host memory: the stored arrays a job loads, as float32 (4 bytes a value), plus a fixed 4 GB::
 
       mem_mb = 4000 + 4 * n_images * side^2 * channels / 1e6,   rounded up to 1000 MB
@@ -153,10 +153,15 @@ def _aux_images(config: Mapping[str, Any], spec: Mapping[str, Any]) -> int:
     return config["benchmark"]["aux_size"] or FULL_AUX_SIZE
 
 
+#: Cost of one training step of a method relative to a cross-entropy step on the same images (DIAS:
+#: a D, a G and a copycat step and the fake passes besides the classifier's, ~7x measured on CPU).
+STEP_COST = {"dias": 7}
+
+
 def training_minutes(config: Mapping[str, Any], spec: Mapping[str, Any], epochs: int) -> int:
     """Estimated minutes of ``epochs`` epochs of run ``spec`` (module docstring), before retries."""
     rate = H100_TRAIN_IMAGES_PER_S.get(spec["model"], DEFAULT_IMAGES_PER_S)
-    cost = 2 if _uses_outliers(spec) else 1
+    cost = (2 if _uses_outliers(spec) else 1) * STEP_COST.get(spec["method"], 1)
     return gpu_minutes(epochs * train_images(config) * cost, rate)
 
 

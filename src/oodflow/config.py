@@ -230,14 +230,15 @@ def _check_adversarial(cfg: Mapping[str, Any]) -> None:
             )
 
 
-#: Scores that need a trained classifier head or the network (not available for prototype methods).
+#: Scores that need a trained classifier head or the network (not available for headless methods).
 HEAD_SCORES = frozenset({"react", "vim", "odin", "cores"})
 
 
 def _check_run_scores(cfg: Mapping[str, Any]) -> None:
-    """``runs.<run>.scores`` names scores of the config; prototype-method runs list theirs and none
-    of :data:`HEAD_SCORES`."""
-    from oodflow.methods import PROTOTYPE_METHODS
+    """``runs.<run>.scores`` names scores of the config; runs of a method without a trained
+    classifier head (``HEADLESS_METHODS``: PALM, ADAPT, ARPL) list theirs and none of
+    :data:`HEAD_SCORES`."""
+    from oodflow.methods import HEADLESS_METHODS
 
     for run, spec in cfg["runs"].items():
         where = f"runs.{run}.scores"
@@ -248,11 +249,11 @@ def _check_run_scores(cfg: Mapping[str, Any]) -> None:
                     f"config error at {where}.{i}: score '{name}' is not in the config's scores "
                     f"({', '.join(cfg['scores'])})"
                 )
-        if spec["method"] in PROTOTYPE_METHODS:
+        if spec["method"] in HEADLESS_METHODS:
             if names is None:
                 raise ConfigError(
                     f"config error at {where}: method '{spec['method']}' trains no classifier head; "
-                    "list the feature scores to evaluate it with (e.g. [mahalanobis_pooled, knn])"
+                    "list the scores to evaluate it with (e.g. [energy, mahalanobis, knn])"
                 )
             bad = sorted(set(names) & HEAD_SCORES)
             if bad:

@@ -272,9 +272,9 @@ def run_config(config: Mapping[str, Any], run: str) -> dict[str, Any]:
     return out
 
 
-#: Methods that take the benchmark's per-channel ``mean``/``std`` (pixel-unit eps, clipping); the
-#: workflow fills them in when a run gives neither.
-NORMALISED_METHODS = frozenset({"aoe", "palm", "adapt"})
+#: Methods that take the benchmark's per-channel ``mean``/``std`` (pixel-unit eps, clipping; DIAS:
+#: its generator's [0, 1] samples as model inputs); the workflow fills them in when a run gives neither.
+NORMALISED_METHODS = frozenset({"aoe", "palm", "adapt", "dias"})
 
 
 def with_normalisation(config: Mapping[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
@@ -372,8 +372,8 @@ def train(
         "benchmark": bench.name,
     }
     payload = {"model": model.state_dict(), "config": rc, "meta": meta, "log": rows}
-    if getattr(model, "method_state", None) is not None:  # PALM/ADAPT: projection head and prototypes
-        payload["method"] = model.method_state
+    if _gives_logits(config["runs"][run]["method"]):  # PALM/ADAPT's head and prototypes, ARPL's points
+        payload["method"] = model.method_state  # (DIAS's GAN and copycat are not needed after training)
     checkpoint.save(model_out, payload)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=training.LOG_FIELDS, lineterminator="\n")
@@ -507,8 +507,11 @@ def hpo(
         )
         Path(checkpoint_path).unlink(missing_ok=True)  # the trial's training is done
 
+        state = getattr(model, "method_state", None)
+        method = _inference_method(model, cfg["run"], state, bench.num_classes, device)
+
         def cache_of(x: np.ndarray, labels: np.ndarray | None = None) -> Cache:
-            logits, feats = features.extract(model, x, device=device)
+            logits, feats = features.extract(model, x, device=device, method=method)
             if not (np.isfinite(logits).all() and np.isfinite(feats).all()):
                 raise search.Infeasible("the network's outputs are not finite (training diverged)")
             return Cache(logits, feats, np.zeros(len(x), np.int64) if labels is None else labels)
@@ -550,11 +553,12 @@ def extract(
     cache logits, penultimate features and labels, plus the head (so post-hoc scores never need
     torch).
 
-    A model trained by a prototype method (PALM, ADAPT: ``model.pt`` holds the method's state) has no
-    trained classifier head: its cached ``logits`` are the nearest-prototype classifier's
-    (:meth:`~oodflow.methods.prototypes.MultiPrototype.class_logits`, so ID accuracy is that
-    classifier's), and each cache also holds the unit head embeddings ``embeddings``, the
-    ``prototypes`` and their classes ``prototype_labels`` (for the prototype figure).
+    A model trained by a method without a trained classifier head (``HEADLESS_METHODS``: ``model.pt``
+    holds the method's state) is cached through the method's ``infer`` hook
+    (:func:`oodflow.features.extract_outputs`): PALM/ADAPT's ``logits`` are the nearest-prototype
+    classifier's, ARPL's the reciprocal points', so ID accuracy is that classifier's. A method's
+    further arrays are cached too: PALM/ADAPT's unit head ``embeddings`` per sample and, from its
+    ``cache_arrays``, the ``prototypes`` and their classes ``prototype_labels`` (prototype figure).
     """
     from oodflow import features
     from oodflow.data.benchmarks import load_inputs
@@ -566,26 +570,23 @@ def extract(
     configure_determinism(threads)
     device = resolve_device(config["device"])
     model, payload = load_model(model_pt, device)
-    method = _prototype_method(model, payload, device)
+    run = payload["config"]["run"]
+    method = _inference_method(model, run, payload.get("method"), payload["meta"]["num_classes"], device)
     bench = eval_benchmark(config)
     head_w = model.head.weight.detach().cpu().numpy()
     head_b = model.head.bias.detach().cpu().numpy()
+    constants = {}
+    if method is not None and hasattr(method, "cache_arrays"):
+        constants = {k: v.detach().cpu().numpy() for k, v in method.cache_arrays().items()}
+        constants = {k: v.astype(np.float32) if v.dtype.kind == "f" else v for k, v in constants.items()}
     for data, out in zip(data_npz, outs, strict=True):
         start = time.perf_counter()
         x, y = load_inputs(data, bench, config["benchmark"]["image_format"])
-        logits, feats = features.extract(model, x, batch_size=batch_size, device=device)
-        extra = {}
-        if method is not None:
-            logits, emb = features.extract_prototype(model, method, x, batch_size=batch_size, device=device)
-            extra = {
-                "embeddings": emb,
-                "prototypes": method.prototypes.float().cpu().numpy(),
-                "prototype_labels": method.labels.cpu().numpy(),
-            }
-        save_npz(out, logits=logits, features=feats, labels=y, head_weight=head_w, head_bias=head_b, **extra)
+        arrays = features.extract_outputs(model, x, batch_size=batch_size, device=device, method=method)
+        save_npz(out, labels=y, head_weight=head_w, head_bias=head_b, **arrays, **constants)
         _log(
-            f"{data}: {len(y)} samples, logits {logits.shape}, features {feats.shape} "
-            f"in {time.perf_counter() - start:.2f} s"
+            f"{data}: {len(y)} samples, logits {arrays['logits'].shape}, features "
+            f"{arrays['features'].shape} in {time.perf_counter() - start:.2f} s"
         )
 
 
@@ -608,16 +609,28 @@ def eval_benchmark(config: Mapping[str, Any]):
     return dataclasses.replace(bench, mean=mean, std=std)
 
 
-def _prototype_method(model, payload: Mapping[str, Any], device):
-    """The trained prototype method of a ``model.pt`` (None for models without method state)."""
-    if "method" not in payload:
+def _gives_logits(method: str) -> bool:
+    """Whether the training method ``method`` gives the model's logits itself (an ``infer`` hook:
+    the methods of ``HEADLESS_METHODS``), so its trained state must be kept with the model."""
+    from oodflow.methods import METHODS
+
+    return hasattr(METHODS.get(method), "infer")
+
+
+def _inference_method(
+    model, run: Mapping[str, Any], state: Mapping[str, Any] | None, num_classes: int, device
+):
+    """The trained method of a run whose ``infer`` gives the model's logits and features (PALM,
+    ADAPT, ARPL), rebuilt from its ``state``; None for methods whose logits are the model's head's."""
+    if not _gives_logits(run["method"]):
         return None
+    if state is None:
+        raise ValueError(f"a model trained by method '{run['method']}' needs the method's trained state")
     from oodflow.methods import build_method
 
-    run = payload["config"]["run"]
     method = build_method(run["method"], **run["method_args"])
-    method.setup(model, payload["meta"]["num_classes"], device)  # then overwritten by the trained state
-    method.load_state_dict(payload["method"])
+    method.setup(model, num_classes, device)  # then overwritten by the trained state
+    method.load_state_dict(state)
     method.train(False)
     return method
 

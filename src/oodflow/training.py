@@ -151,10 +151,14 @@ def train(
     ``set_epoch(epoch, seed)`` hook is told each epoch before its first step (so its randomness can
     follow ``(seed, epoch, step)`` and survive a resume).
 
-    Contrastive methods (PALM, ADAPT) add state and views: a method with ``setup(model,
-    num_classes, device)`` builds its own modules (trained with the model: ``parameters()``) and
-    buffers, saved with ``state_dict()`` in every checkpoint and returned as ``model.method_state``;
-    a method with ``n_views > 1`` gets that many views of each batch (its ``augmentation`` policy,
+    Stateful methods (PALM, ADAPT, ARPL, DIAS): a method with ``setup(model, num_classes, device,
+    input_shape)`` builds its own modules and buffers (``input_shape``: one input's ``(C, H, W)``);
+    those trained with the model by the loop's optimiser are its ``parameters()`` (PALM's head,
+    ARPL's points; DIAS keeps its GAN and copycat with their own optimisers inside and gives none).
+    All of it is saved with ``state_dict()`` in every checkpoint, switched with ``train(mode)``, and
+    returned as ``model.method_state``. A method with ``predict(model, x)`` classifies the
+    validation split itself (no trained head: PALM/ADAPT, ARPL). Contrastive methods add views: a
+    method with ``n_views > 1`` gets that many views of each batch (its ``augmentation`` policy,
     :mod:`oodflow.methods.views`; they replace the benchmark's augmentation) stacked along dim 0.
     ``run["amp"]`` turns on mixed precision (autocast + GradScaler) when the device is CUDA.
     ``run["select"] == "min_train_loss"`` returns the weights of the epoch with the lowest mean
@@ -174,7 +178,7 @@ def train(
     stateful = hasattr(method, "setup")
     params = list(model.parameters())
     if stateful:
-        method.setup(model, num_classes, device)
+        method.setup(model, num_classes, device, input_shape=tuple(train_split.x.shape[1:]))
         params += list(method.parameters())
     n_views = getattr(method, "n_views", 1)
     select = run.get("select", "last")

@@ -11,12 +11,15 @@ METHODS = Registry(
         "aoe": "oodflow.methods.adversarial_oe:AdversarialOutlierExposure",
         "palm": "oodflow.methods.prototypes:PALM",
         "adapt": "oodflow.methods.prototypes:ADAPT",
+        "arpl": "oodflow.methods.open_set:ARPL",
+        "dias": "oodflow.methods.open_set:DIAS",
+        "edge": "oodflow.methods.edge:EDGE",
     },
 )
 
 #: Methods that train on the auxiliary outlier pool (the workflow gives them ``aux.npz``); kept here
 #: so the workflow can tell without importing torch. A test checks it against the classes.
-AUX_METHODS = frozenset({"oe", "energy_ft", "aoe"})
+AUX_METHODS = frozenset({"oe", "energy_ft", "aoe", "edge"})
 
 #: Each method's keyword arguments, so the config can check hyper-parameter search names (``hpo``)
 #: without importing torch. A test checks them against the classes' signatures.
@@ -50,12 +53,23 @@ METHOD_ARGS = {
         )
         for name, extra in (("palm", ("proto_temp",)), ("adapt", ("beta", "tau0", "align_ref")))
     },
+    "arpl": ("weight_pl", "temp"),
+    "dias": (
+        *("beta", "fake_ratio", "pull_ratio", "smoothing", "smoothing2", "temp"),
+        *("gan_lr", "copycat_lr", "latent_dim", "gan_width", "mean", "std"),
+    ),
+    "edge": ("alpha", "beta", "k", "m", "start_epoch", "aux_batch_size"),
 }
 
-#: Multi-prototype contrastive methods (PALM, ADAPT): no classifier head is trained, so their runs
-#: are scored by feature-distance scores only (``runs.<run>.scores``); the cache's logits are the
-#: nearest-prototype classifier's.
+#: Multi-prototype contrastive methods (PALM, ADAPT): their feature caches also hold the head
+#: embeddings and the prototypes, and their runs get a figure of them.
 PROTOTYPE_METHODS = frozenset({"palm", "adapt"})
+
+#: Methods that train no classifier head (PALM, ADAPT: nearest prototype; ARPL: reciprocal points):
+#: the method's ``infer(model, x)`` gives the feature cache's logits and features, and their runs
+#: list their scores (``runs.<run>.scores``), none that reads the head's weights or re-runs the
+#: network. A test checks it against the classes (those with ``infer``).
+HEADLESS_METHODS = frozenset({"palm", "adapt", "arpl"})
 
 
 def build_method(name: str, **kwargs):

@@ -13,9 +13,10 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def _forward(
+def joint_forward(
     model: nn.Module, x: torch.Tensor, x_aux: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(logits of x, logits of x_aux)`` of one forward pass over their concatenation."""
     if x_aux is None:
         raise ValueError("this method needs a batch of auxiliary outliers (x_aux)")
     logits = model(torch.cat([x, x_aux]))
@@ -87,7 +88,7 @@ class OutlierExposure:
 
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_aux: torch.Tensor | None = None):
         """Return (loss, ID logits) for one batch."""
-        logits_in, logits_out = _forward(model, x, x_aux)
+        logits_in, logits_out = joint_forward(model, x, x_aux)
         return oe_objective(logits_in, y, logits_out, self.lam, self.oe_loss), logits_in
 
 
@@ -125,6 +126,6 @@ class EnergyFineTune:
 
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, x_aux: torch.Tensor | None = None):
         """Return (loss, ID logits) for one batch."""
-        logits_in, logits_out = _forward(model, x, x_aux)
+        logits_in, logits_out = joint_forward(model, x, x_aux)
         loss = F.cross_entropy(logits_in, y) + self.lam * self.regulariser(logits_in, logits_out)
         return loss, logits_in

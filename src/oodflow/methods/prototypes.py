@@ -221,7 +221,7 @@ class MultiPrototype:
         self.last_alignment = float("nan")
 
     # ------------------------------------------------------------------ state
-    def setup(self, model: nn.Module, num_classes: int, device=None) -> None:
+    def setup(self, model: nn.Module, num_classes: int, device=None, input_shape=None) -> None:
         """Build the head for ``model.feature_dim`` and draw the prototypes (``rand``, L2-normalised:
         the reference's positive-orthant start) from torch's global generator (seeded by the loop)."""
         dim = model.feature_dim
@@ -266,8 +266,19 @@ class MultiPrototype:
         return sim.view(len(z), self.n_proto, self.num_classes).amax(dim=1)
 
     def predict(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """Class logits of inputs ``x`` (validation accuracy, the feature cache)."""
+        """Class logits of inputs ``x`` (validation accuracy)."""
         return self.class_logits(self.embed(model, x))
+
+    def infer(self, model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The feature cache's arrays of inputs ``x``: nearest-prototype ``logits``, the encoder's
+        ``features`` and the unit head ``embeddings``."""
+        f = model.features(x)
+        z = F.normalize(self.head(f).float(), dim=1)
+        return {"logits": self.class_logits(z), "features": f, "embeddings": z}
+
+    def cache_arrays(self) -> dict[str, torch.Tensor]:
+        """Arrays stored once in every feature cache: the ``prototypes`` and their classes."""
+        return {"prototypes": self.prototypes, "prototype_labels": self.labels}
 
     def loss(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The objective for unit embeddings ``z (N, d)`` with labels ``y (N,)``; updates the prototypes."""

@@ -21,6 +21,8 @@ class OODNet(nn.Module):
     * ``head`` is an :class:`torch.nn.Linear` mapping ``D`` features to ``num_classes`` logits.
     * ``forward(x) == head(features(x))``; subclasses override ``features``, never ``forward``.
     * ``feature_dim == D == head.in_features``.
+    * optional, :meth:`feature_blocks` (DIAS's copycat): the feature extractor as three consecutive
+      blocks ``(early, middle, late)`` with ``features(x) == late(middle(early(x)))``.
     """
 
     head: nn.Linear
@@ -36,6 +38,15 @@ class OODNet(nn.Module):
         :mod:`oodflow.models.responses`); needed only by the CORES score."""
         raise NotImplementedError(
             f"{type(self).__name__} defines no response layers, which the CORES score needs"
+        )
+
+    def feature_blocks(self) -> tuple[nn.Module, nn.Module, nn.Module]:
+        """The feature extractor as three consecutive blocks ``(early, middle, late)`` sharing the
+        model's modules (no copies): ``features(x) == late(middle(early(x)))``. The outputs of
+        ``early`` and ``middle`` are the intermediate feature maps that DIAS's copycat imitates
+        (classifier32's block 1 and block 2, methods.md section 3)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} defines no feature blocks (early, middle, late), which DIAS needs"
         )
 
     @property

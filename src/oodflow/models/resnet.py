@@ -72,6 +72,14 @@ class ResNet(OODNet):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.stages(self.stem(x)))
 
+    def feature_blocks(self) -> tuple[nn.Module, nn.Module, nn.Module]:
+        """stem + stage 1, stage 2, then stages 3 and 4 and the pooling."""
+        return (
+            nn.Sequential(self.stem, self.stages[0]),
+            self.stages[1],
+            nn.Sequential(*self.stages[2:], self.pool),
+        )
+
     @torch.no_grad()
     def response_layers(self) -> list[ResponseLayer]:
         """The last block's conv2 (pre-BN) of each stage, deepest first. The deepest links to the

@@ -75,6 +75,10 @@ class SmallCNN(OODNet):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
 
+    def feature_blocks(self) -> tuple[nn.Module, nn.Module, nn.Module]:
+        """conv1-ReLU-pool, conv2-ReLU-pool, then grid pool, hidden layer, ReLU (and dropout)."""
+        return self.body[:3], self.body[3:6], self.body[6:]
+
     @torch.no_grad()
     def response_layers(self) -> list[ResponseLayer]:
         """conv2 then conv1 (pre-ReLU). conv2's link to the classes goes through the hidden layer:

@@ -82,6 +82,14 @@ class WideResNet(OODNet):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.post(self.stages(self.stem(x)))
 
+    def feature_blocks(self) -> tuple[nn.Module, nn.Module, nn.Module]:
+        """stem + stage 1, stage 2, then stage 3 and the final BN-ReLU-pooling."""
+        return (
+            nn.Sequential(self.stem, self.stages[0]),
+            self.stages[1],
+            nn.Sequential(self.stages[2], self.post),
+        )
+
     @torch.no_grad()
     def response_layers(self) -> list[ResponseLayer]:
         """The last block's conv2 of each stage, deepest first, linked as in the CIFAR ResNet (the

@@ -1,4 +1,6 @@
-"""Losses of the OSR methods: label-smoothed CE (DIAS) and ARPL's reciprocal points.
+"""Losses of the OSR methods: label-smoothed CE and the copycat terms (DIAS), ARPL's reciprocal points.
+
+The spine's ``arpl`` and ``dias`` training methods (:mod:`oodflow.methods.open_set`) use these too.
 
 Facts on ARPL from its paper (Chen et al., TPAMI 2021) and ``iCGY96/ARPL`` (``ARPLoss``, ``Dist``),
 re-implemented here in our own words.
@@ -22,6 +24,36 @@ def smooth_ce(logits: torch.Tensor, y: torch.Tensor, alpha: float) -> torch.Tens
     logp = F.log_softmax(logits, dim=1)
     target = alpha / k + (1.0 - alpha) * F.one_hot(y, k).to(logp.dtype)
     return -(target * logp).sum(1).mean()
+
+
+def feature_pull(copies: tuple[torch.Tensor, ...], targets: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    r"""DIAS's pull of the copycat's intermediate features to the classifier's (methods.md 3.2), the
+    mean of the per-block L1 losses: :math:`\frac{1}{2}(L_1(f_1^{cc}, f_1) + L_1(f_2^{cc}, f_2))`."""
+    f1c, f2c = copies
+    f1, f2 = targets
+    return 0.5 * (F.l1_loss(f1c, f1) + F.l1_loss(f2c, f2))
+
+
+def simulated_term(
+    hard1: torch.Tensor,
+    hard2: torch.Tensor,
+    easy: torch.Tensor,
+    y: torch.Tensor,
+    smoothing: float,
+    smoothing2: float,
+) -> torch.Tensor:
+    r"""DIAS's term of the simulated (copycat) features, from the classifier's logits of the hard
+    fakes (copycat block-1 features through blocks 2-3; block-2 features through block 3) and of
+    the easy fakes (the copycat's embedding through the classifier's last layer):
+
+    .. math:: \frac{1}{3}\big(\mathrm{SCE}_{\alpha}(z^{h1}) + \mathrm{SCE}_{\alpha}(z^{h2})
+        + \mathrm{SCE}_{\alpha_2}(z^{e})\big)
+
+    with :func:`smooth_ce` of ``smoothing`` :math:`\alpha` and ``smoothing2`` :math:`\alpha_2`."""
+    hard1 = smooth_ce(hard1, y, smoothing)
+    hard2 = smooth_ce(hard2, y, smoothing)
+    easy = smooth_ce(easy, y, smoothing2)
+    return (hard1 + hard2 + easy) / 3.0
 
 
 class ReciprocalPoints(nn.Module):

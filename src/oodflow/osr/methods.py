@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from oodflow.osr.losses import ReciprocalPoints, smooth_ce
+from oodflow.osr.losses import ReciprocalPoints, feature_pull, simulated_term, smooth_ce
 from oodflow.osr.networks import Classifier32, Discriminator32, Generator32
 
 
@@ -91,7 +91,7 @@ class OSRMethod:
         net, opt = self.nets["net"], self.optimizers["net"]
         logits = net(x, 0)
         loss = F.cross_entropy(logits / self.temp, y)
-        _update(opt, loss)
+        update(opt, loss)
         return {"loss": _f(loss), "acc": _f((logits.argmax(1) == y).float().mean())}
 
     def infer(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -133,7 +133,8 @@ def _f(t: torch.Tensor) -> float:
     return float(t.detach())
 
 
-def _update(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+def update(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """One optimiser step on ``loss`` (gradients cleared first)."""
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
@@ -170,7 +171,7 @@ class ARPL(OSRMethod):
 
     def step(self, phase: str, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         loss, logits = self.classifier_loss(x, y)
-        _update(self.optimizers["net"], loss)
+        update(self.optimizers["net"], loss)
         return {"loss": _f(loss), "acc": _f((logits.argmax(1) == y).float().mean())}
 
     def infer(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -204,15 +205,15 @@ class ARPLConfusingSamples(ARPL):
 
     def step(self, phase: str, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         G, D = self.nets["generator"], self.nets["discriminator"]
-        losses = _discriminator_step(G, D, self.optimizers["discriminator"], x)
-        fake = G(_latent(G, len(x), x.device))
-        err_g = F.binary_cross_entropy(D(fake), torch.ones(len(x), device=x.device))
+        losses = discriminator_step(G, D, self.optimizers["discriminator"], x)
+        fake = G(latent(G, len(x), x.device))
+        err_g = fooling_term(D, fake)
         err_f = self.fake_loss(fake)
-        _update(self.optimizers["generator"], err_g + self.beta * err_f)
+        update(self.optimizers["generator"], err_g + self.beta * err_f)
         loss, logits = self.classifier_loss(x, y)
-        fake_cls = self.fake_loss(G(_latent(G, len(x), x.device)).detach())
+        fake_cls = self.fake_loss(G(latent(G, len(x), x.device)).detach())
         total = loss + self.beta * fake_cls
-        _update(self.optimizers["net"], total)
+        update(self.optimizers["net"], total)
         return {
             **losses,
             "g_loss": _f(err_g),
@@ -222,18 +223,24 @@ class ARPLConfusingSamples(ARPL):
         }
 
 
-def _latent(G: Generator32, n: int, device: torch.device) -> torch.Tensor:
+def latent(G: nn.Module, n: int, device: torch.device) -> torch.Tensor:
+    """``n`` latent vectors ``z ~ N(0, I)`` ``(n, G.nz, 1, 1)`` from torch's global generator."""
     return torch.randn(n, G.nz, 1, 1, device=device)
 
 
-def _discriminator_step(
+def fooling_term(D: nn.Module, fake: torch.Tensor) -> torch.Tensor:
+    """The generator's GAN loss ``BCE(D(fake), 1)`` (``D`` gives probabilities)."""
+    return F.binary_cross_entropy(D(fake), torch.ones(len(fake), device=fake.device))
+
+
+def discriminator_step(
     G: nn.Module, D: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor
 ) -> dict[str, float]:
-    """One D step: ``BCE(D(x), 1) + BCE(D(G(z).detach()), 0)``."""
-    fake = G(_latent(G, len(x), x.device)).detach()
+    """One D step: ``BCE(D(x), 1) + BCE(D(G(z).detach()), 0)`` (``D`` gives probabilities)."""
+    fake = G(latent(G, len(x), x.device)).detach()
     ones, zeros = torch.ones(len(x), device=x.device), torch.zeros(len(x), device=x.device)
     err = F.binary_cross_entropy(D(x), ones) + F.binary_cross_entropy(D(fake), zeros)
-    _update(opt, err)
+    update(opt, err)
     return {"d_loss": _f(err)}
 
 
@@ -289,8 +296,7 @@ class DIAS(OSRMethod):
     def generator_terms(self, fake: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(errG, errG_F)`` of fakes: fool D, and the classifier's smoothed CE on them."""
         D, net = self.nets["discriminator"], self.nets["net"]
-        err_g = F.binary_cross_entropy(D(fake), torch.ones(len(fake), device=fake.device))
-        return err_g, smooth_ce(net(fake, 1), y, self.smoothing2)
+        return fooling_term(D, fake), smooth_ce(net(fake, 1), y, self.smoothing2)
 
     def classifier_gan_loss(self, x: torch.Tensor, y: torch.Tensor, fake: torch.Tensor):
         """``(loss, logits, fake term)`` of the classifier step of the GAN pass."""
@@ -301,11 +307,11 @@ class DIAS(OSRMethod):
 
     def gan_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         G, D = self.nets["generator"], self.nets["discriminator"]
-        losses = _discriminator_step(G, D, self.optimizers["discriminator"], x)
-        err_g, err_f = self.generator_terms(G(_latent(G, len(x), x.device)), y)
-        _update(self.optimizers["generator"], err_g - self.beta * err_f)
-        loss, logits, fake_term = self.classifier_gan_loss(x, y, G(_latent(G, len(x), x.device)).detach())
-        _update(self.optimizers["net"], loss)
+        losses = discriminator_step(G, D, self.optimizers["discriminator"], x)
+        err_g, err_f = self.generator_terms(G(latent(G, len(x), x.device)), y)
+        update(self.optimizers["generator"], err_g - self.beta * err_f)
+        loss, logits, fake_term = self.classifier_gan_loss(x, y, G(latent(G, len(x), x.device)).detach())
+        update(self.optimizers["net"], loss)
         return {
             **losses,
             "g_loss": _f(err_g),
@@ -321,7 +327,7 @@ class DIAS(OSRMethod):
         f1c, f2c, _, logits = cc.parts(x, 0)
         with torch.no_grad():
             f1, f2, _, _ = net.parts(x, 0)
-        pull = 0.5 * (F.l1_loss(f1c, f1) + F.l1_loss(f2c, f2))
+        pull = feature_pull((f1c, f2c), (f1, f2))
         return F.cross_entropy(logits, y) + self.pull_ratio * pull, pull
 
     def simulated_loss(
@@ -331,10 +337,8 @@ class DIAS(OSRMethod):
         cc, net = self.nets["copycat"], self.nets["net"]
         with torch.no_grad():
             f1c, f2c, gc, _ = cc.parts(x, 0)
-        hard1 = smooth_ce(net.from_block2(f1c, 0), y, self.smoothing)
-        hard2 = smooth_ce(net.from_block3(f2c, 0), y, self.smoothing)
-        easy = smooth_ce(net.fc(gc), y, self.smoothing2)
-        klu = (hard1 + hard2 + easy) / 3.0
+        hard1, hard2, easy = net.from_block2(f1c, 0), net.from_block3(f2c, 0), net.fc(gc)
+        klu = simulated_term(hard1, hard2, easy, y, self.smoothing, self.smoothing2)
         logits = net(x, 0)
         return F.cross_entropy(logits / self.temp, y) + self.fake_ratio * klu, logits, klu
 
@@ -343,11 +347,11 @@ class DIAS(OSRMethod):
         cc.train()
         net.eval()
         l1, pull = self.copycat_loss(x, y)
-        _update(self.optimizers["copycat"], l1)
+        update(self.optimizers["copycat"], l1)
         net.train()
         cc.eval()
         l2, logits, klu = self.simulated_loss(x, y)
-        _update(self.optimizers["net"], l2)
+        update(self.optimizers["net"], l2)
         cc.train()
         return {
             "cc_loss": _f(l1),

@@ -7,8 +7,8 @@ Importing this package does not import torch: :data:`SCORES` holds lazy ``"modul
 entries and only the network scores (``odin``, ``cores``) import torch, when it is first built.
 
     >>> SCORES.names()  # doctest: +NORMALIZE_WHITESPACE
-    ['cores', 'energy', 'knn', 'mahalanobis', 'mahalanobis_pooled', 'maxlogit', 'msp', 'odin', 'react',
-     'vim']
+    ['cores', 'energy', 'joint_energy', 'knn', 'mahalanobis', 'mahalanobis_pooled', 'maxlogit', 'msp',
+     'odin', 'react', 'vim']
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ SCORES = Registry(
         "msp": "oodflow.scores.logit_based:MSP",
         "maxlogit": "oodflow.scores.logit_based:MaxLogit",
         "energy": "oodflow.scores.logit_based:Energy",
+        "joint_energy": "oodflow.scores.logit_based:JointEnergy",
         "mahalanobis": "oodflow.scores.distance_based:Mahalanobis",
         "mahalanobis_pooled": "oodflow.scores.distance_based:MahalanobisPooled",
         "knn": "oodflow.scores.distance_based:KNN",

@@ -1,4 +1,4 @@
-"""Scores computed from the logits alone: MSP, MaxLogit and Energy.
+"""Scores computed from the logits alone: MSP, MaxLogit, Energy and JointEnergy.
 
 Sign convention: higher = more in-distribution (ID). pytorch-ood's ``MaxSoftmax``,
 ``MaxLogit`` and ``EnergyBased`` detectors return the negations of these scores.
@@ -72,3 +72,20 @@ class Energy(Score):
     def score(self, cache: Cache) -> np.ndarray:
         t = self.temperature
         return t * logsumexp(np.asarray(cache.logits, dtype=np.float64) / t)
+
+
+class JointEnergy(Score):
+    r"""JointEnergy (Wang et al., "Can multi-label classification networks know what they don't
+    know?", NeurIPS 2021), EDGE's score, on single-label logits:
+
+    .. math:: s(x) = \sum_k \operatorname{softplus}(z_k) = \sum_k \log(1 + e^{z_k})
+
+    computed as ``np.logaddexp(0, z)``, finite for every finite logit (``log(1 + exp(z))`` overflows
+    above ~709 in float64). Each label contributes its own evidence, not one softmax over labels;
+    the multi-label section's ``joint_energy`` (:mod:`oodflow.multilabel.scores`) is the same sum.
+    """
+
+    name = "joint_energy"
+
+    def score(self, cache: Cache) -> np.ndarray:
+        return np.logaddexp(0.0, np.asarray(cache.logits, dtype=np.float64)).sum(axis=1)
