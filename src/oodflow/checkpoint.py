@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -73,3 +74,26 @@ def load_matching(
         log(f"ignoring {path}: it was written for a different config")
         return None
     return state
+
+
+def save_epoch(
+    path: str | os.PathLike,
+    config: Any,
+    epoch: int,
+    rows: list[dict[str, float]],
+    parts: Mapping[str, Any],
+    **extra: Any,
+) -> None:
+    """The resumable checkpoint after ``epoch`` of a training loop: ``parts[key].state_dict()`` under
+    each key (model, optimisers, schedules, ...), then the epoch, the config, the log rows so far and
+    ``extra`` (loop-specific values); :func:`resume` restores it."""
+    states = {key: part.state_dict() for key, part in parts.items()}
+    save(path, {**states, "epoch": epoch, "config": dict(config), "log": rows, **extra})
+
+
+def resume(state: Mapping[str, Any], parts: Mapping[str, Any]) -> tuple[list[dict[str, float]], int]:
+    """Load ``parts`` from a checkpoint written by :func:`save_epoch` (see :func:`load_matching`);
+    returns the log rows so far and the epoch to continue with."""
+    for key, part in parts.items():
+        part.load_state_dict(state[key])
+    return list(state["log"]), int(state["epoch"]) + 1

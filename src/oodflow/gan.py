@@ -209,12 +209,9 @@ def train_gan(
     rows: list[dict[str, float]] = []
     start = 0
     state = checkpoint.load_matching(checkpoint_path, config, map_location=device, log=log)
+    parts = {"model": gen, "discriminator": disc, "opt_g": opt_g, "opt_d": opt_d}
     if state is not None:
-        gen.load_state_dict(state["model"])
-        disc.load_state_dict(state["discriminator"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        rows, start = list(state["log"]), int(state["epoch"]) + 1
+        rows, start = checkpoint.resume(state, parts)
         log(f"resuming the GAN from {checkpoint_path} after epoch {start}")
     bs = gan["batch_size"]
     for epoch in range(start, gan["epochs"]):
@@ -248,18 +245,7 @@ def train_gan(
         rows.append(row)
         log("gan " + ", ".join(f"{k}={v:.6g}" for k, v in row.items()))
         if checkpoint_path is not None:
-            checkpoint.save(
-                checkpoint_path,
-                {
-                    "model": gen.state_dict(),
-                    "discriminator": disc.state_dict(),
-                    "opt_g": opt_g.state_dict(),
-                    "opt_d": opt_d.state_dict(),
-                    "epoch": epoch,
-                    "config": config,
-                    "log": rows,
-                },
-            )
+            checkpoint.save_epoch(checkpoint_path, config, epoch, rows, parts)
     return gen.eval(), rows
 
 

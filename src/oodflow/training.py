@@ -195,16 +195,14 @@ def train(
 
     checkpoint_path = Path(checkpoint_path)
     state = checkpoint.load_matching(checkpoint_path, config, map_location=device, log=log)
+    parts = {"model": model, "optimizer": opt, "scheduler": sched}
     if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
+        rows, start = checkpoint.resume(state, parts)
         if stateful:
             method.load_state_dict(state["method"])
         if scaler is not None and "scaler" in state:
             scaler.load_state_dict(state["scaler"])
         best = state.get("best")
-        rows, start = list(state["log"]), int(state["epoch"]) + 1
         log(f"resuming from {checkpoint_path} after epoch {start}")
 
     bar = tqdm(
@@ -269,25 +267,18 @@ def train(
         rows.append(row)
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", val_acc=f"{val_acc:.4f}")
         log(", ".join(f"{k}={v:.6g}" for k, v in row.items()))
-        payload = {
-            "model": model.state_dict(),
-            "optimizer": opt.state_dict(),
-            "scheduler": sched.state_dict(),
-            "epoch": epoch,
-            "config": dict(config),
-            "log": rows,
-        }
+        extra: dict[str, Any] = {}
         if stateful:
-            payload["method"] = method.state_dict()
+            extra["method"] = method.state_dict()
         if scaler is not None:
-            payload["scaler"] = scaler.state_dict()
+            extra["scaler"] = scaler.state_dict()
         if select == "min_train_loss":
             if best is None or row["train_loss"] < best["train_loss"]:
                 best = {"epoch": epoch, "train_loss": row["train_loss"], "model": _copy(model.state_dict())}
                 if stateful:
                     best["method"] = method.state_dict()
-            payload["best"] = best
-        checkpoint.save(checkpoint_path, payload)
+            extra["best"] = best
+        checkpoint.save_epoch(checkpoint_path, config, epoch, rows, parts, **extra)
     if best is not None:
         log(
             f"selected the weights of epoch {best['epoch'] + 1} "

@@ -102,11 +102,9 @@ def train_ml(
     best: dict[str, Any] = {"map": -math.inf, "state": None}
     start = 0
     state = checkpoint.load_matching(checkpoint_path, config, map_location=device, log=log)
+    parts = {"model": model, "optimizer": opt, "scheduler": sched}
     if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        rows, start = list(state["log"]), int(state["epoch"]) + 1
+        rows, start = checkpoint.resume(state, parts)
         best = {"map": float(state["best_map"]), "state": state["best_model"]}
         log(f"resuming from {checkpoint_path} after epoch {start}")
     for epoch in range(start, run["epochs"]):
@@ -147,18 +145,8 @@ def train_ml(
         log(", ".join(f"{k}={v:.6g}" for k, v in row.items()))
         if val_map > best["map"]:
             best = {"map": val_map, "state": copy.deepcopy(model.state_dict())}
-        checkpoint.save(
-            checkpoint_path,
-            {
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(),
-                "epoch": epoch,
-                "config": dict(config),
-                "log": rows,
-                "best_map": best["map"],
-                "best_model": best["state"],
-            },
+        checkpoint.save_epoch(
+            checkpoint_path, config, epoch, rows, parts, best_map=best["map"], best_model=best["state"]
         )
     if run["select"] == "best_val_map" and best["state"] is not None:
         model.load_state_dict(best["state"])

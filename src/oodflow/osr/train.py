@@ -61,8 +61,7 @@ def train(
     start = 0
     state = checkpoint.load_matching(checkpoint_path, config, map_location=device, log=log)
     if state is not None:
-        method.load_state_dict(state["model"])
-        rows, start = list(state["log"]), int(state["epoch"]) + 1
+        rows, start = checkpoint.resume(state, {"model": method})
         log(f"resuming from {checkpoint_path} after epoch {start}")
     policy = "crop_flip" if osr_dataset(key[0]).augment and tr["augment"] else None
     bar = tqdm(range(start, tr["epochs"]), desc=f"osr {config['method']} {'/'.join(map(str, key))}",
@@ -90,10 +89,7 @@ def train(
         rows.append(row)
         bar.set_postfix(loss=f"{row.get(f'{method.passes[-1]}_loss', float('nan')):.3f}")
         log(", ".join(f"{k}={v:.6g}" for k, v in row.items()))
-        checkpoint.save(
-            checkpoint_path,
-            {"model": method.state_dict(), "config": dict(config), "epoch": epoch, "log": rows},
-        )
+        checkpoint.save_epoch(checkpoint_path, config, epoch, rows, {"model": method})
     method.eval_mode()
     return method, rows
 
