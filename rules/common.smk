@@ -474,11 +474,15 @@ def scorecard_inputs(wildcards):
 SCORECARD_REFERENCE = f"{workflow.basedir}/config/papers/references/scorecard.yaml"
 
 
+def page_path(part, table):
+    return f"results/report/{part}/{table}.html"
+
+
 def table_page(part, table, category):
     """The HTML page of Markdown table `table` of results/`part`, for the report (snakemake shows HTML
     inline, not Markdown); written by the rule that writes the table."""
     return report(
-        f"results/report/{part}/{table}.html",
+        page_path(part, table),
         caption="../report/table.rst",
         category=category,
         subcategory=part,
@@ -490,16 +494,16 @@ def table_pages():
     pages = []
     if RUNS:
         names = ["fpr95_auroc", "cross_paper", *(f"compare_{c}" for c in COMPARISONS)]
-        pages += [f"results/report/{RESULTS}/{name}.html" for name in names]
+        pages += [page_path(RESULTS, name) for name in names]
     if ML is not None:
         names = [
             "ml_table",
             "ml_tail",
             *(["ml_oe_selection"] if ML_SEL is not None else []),
         ]
-        pages += [f"results/report/{ML_BENCH.name}/{name}.html" for name in names]
+        pages += [page_path(ML_BENCH.name, name) for name in names]
     if OSR:
-        pages += [f"results/report/{OSR_NAME}/{name}.html" for name in OSR_TABLES]
+        pages += [page_path(OSR_NAME, name) for name in OSR_TABLES]
     return pages
 
 
@@ -508,7 +512,7 @@ def summary_outputs():
     return [
         "results/summary/tables/scorecard.md",
         "results/summary/tables/scorecard.csv",
-        "results/report/summary/scorecard.html",
+        page_path("summary", "scorecard"),
     ]
 
 
