@@ -11,6 +11,9 @@ rule download_dataset:
     conda:
         "../envs/oodflow.yaml"
     threads: 1
+    params:
+        # a smoke run downloads fakes from its smoke mirror only (oodflow.mirrors)
+        smoke=config.get("smoke", False),
     script:
         "../scripts/download_dataset.py"
 

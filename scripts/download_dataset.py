@@ -8,4 +8,4 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (this checkou
 from oodflow import steps  # noqa: E402
 
 sm = snakemake  # noqa: F821
-steps.download(sm.wildcards.ds, sm.wildcards.filename, sm.output[0])
+steps.download(sm.wildcards.ds, sm.wildcards.filename, sm.output[0], smoke=sm.params.smoke)

@@ -984,27 +984,20 @@ def prototype_figure(
 
 
 # ------------------------------------------------------------------------ paper-scale datasets
-def download(dataset: str, filename: str, out: str) -> None:
+def download(dataset: str, filename: str, out: str, smoke: bool = False) -> None:
     """Fetch one resource of a catalog dataset (verified, atomic; mirrors and retries).
 
-    Environment: ``OODFLOW_MIRRORS`` (space-separated base URLs, e.g. an institute's mirror or a
-    ``file://`` folder) are tried first as ``<base>/<dataset>/<filename>``, and with
-    ``OODFLOW_MIRRORS_ONLY=1`` exclusively (air-gapped clusters); ``OODFLOW_CHECKSUMS`` points the
+    Where from: :func:`oodflow.mirrors.sources` (``OODFLOW_MIRRORS``, ``OODFLOW_MIRRORS_ONLY``; with
+    ``smoke``, the smoke mirror of fakes and its checksums). ``OODFLOW_CHECKSUMS`` points the
     pinned-sha256 manifest elsewhere than ``config/checksums.json``.
     """
-    import dataclasses
     import os
 
     from oodflow.data.catalog import DATASETS, resource
     from oodflow.download import DEFAULT_MANIFEST, PinnedChecksums, fetch
+    from oodflow.mirrors import sources
 
-    spec = DATASETS.get(dataset)
-    res = resource(spec, filename)
-    mirrors = [
-        f"{base.rstrip('/')}/{dataset}/{filename}" for base in os.environ.get("OODFLOW_MIRRORS", "").split()
-    ]
-    upstream = () if os.environ.get("OODFLOW_MIRRORS_ONLY") == "1" else res.urls
-    res = dataclasses.replace(res, urls=(*mirrors, *upstream))
+    res = sources(resource(DATASETS.get(dataset), filename), dataset, smoke=smoke)
     pins = PinnedChecksums(os.environ.get("OODFLOW_CHECKSUMS", DEFAULT_MANIFEST))
     path = fetch(res, Path(out).parent, dataset=dataset, pins=pins)
     if path != Path(out):
