@@ -16,6 +16,7 @@ report: "report/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/osr_common.smk"
+include: "rules/multilabel_common.smk"
 include: "rules/data.smk"
 include: "rules/datasets.smk"
 include: "rules/gan.smk"
@@ -26,7 +27,6 @@ include: "rules/scores.smk"
 include: "rules/report.smk"
 include: "rules/adversarial.smk"
 include: "rules/osr.smk"
-include: "rules/multilabel_common.smk"
 include: "rules/multilabel.smk"
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 sys.path.insert(0, f"{workflow.basedir}/src")
 
 from oodflow import config as oodflow_config
+from oodflow import provenance as oodflow_provenance
 from oodflow.data import BENCHMARKS
 from oodflow.data.benchmarks import Source
 from oodflow.data.catalog import DATASETS
@@ -467,8 +468,37 @@ def metrics_tables():
     return dict(sorted(tables.items()))
 
 
+def config_parts():
+    """Results folder -> part ("spine", "osr", "multilabel") of what this config writes."""
+    parts = {}
+    if RUNS:
+        parts[RESULTS] = "spine"
+    if OSR:
+        parts[OSR_NAME] = "osr"
+    if ML is not None:
+        parts[ML_BENCH.name] = "multilabel"
+    return parts
+
+
+def provenance_files():
+    """Results folder -> its provenance.json (oodflow.provenance): this config's (rule provenance)
+    and those other configs left in this workspace."""
+    files = {
+        Path(p).parts[1]: p for p in sorted(glob.glob("results/*/provenance.json"))
+    }
+    files.update(
+        {folder: f"results/{folder}/provenance.json" for folder in config_parts()}
+    )
+    return dict(sorted(files.items()))
+
+
+def provenance_params(wildcards):
+    return canonical(oodflow_provenance.record(config, config_parts()[wildcards.folder]))
+
+
 def scorecard_inputs(wildcards):
-    return {"reference": SCORECARD_REFERENCE, **metrics_tables()}
+    provenance = {f"provenance/{k}": v for k, v in provenance_files().items()}
+    return {"reference": SCORECARD_REFERENCE, **metrics_tables(), **provenance}
 
 
 SCORECARD_REFERENCE = f"{workflow.basedir}/config/papers/references/scorecard.yaml"

@@ -167,6 +167,22 @@ rule cross_paper:
         "../scripts/cross_paper.py"
 
 
+# What kind of run each results folder of this config holds (smoke, embedded, paper): the scorecard
+# reads it, and so can anyone who finds the folder later.
+rule provenance:
+    output:
+        "results/{folder}/provenance.json",
+    log:
+        "logs/report/provenance_{folder}.log",
+    wildcard_constraints:
+        folder="|".join(config_parts()) or "(?!)",
+    localrule: True
+    params:
+        record=provenance_params,
+    run:
+        oodflow_provenance.write(output[0], json.loads(params.record))
+
+
 rule scorecard:
     input:
         unpack(scorecard_inputs),

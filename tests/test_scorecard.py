@@ -122,3 +122,15 @@ def test_read_metrics_checks_columns(tmp_path):
     bad.write_text("run,value\nx,1\n")
     with pytest.raises(FormatError, match="missing columns benchmark, metric, ood_set, score"):
         sc.read_metrics(bad)
+
+
+def test_paper_rows_of_a_smoke_run_say_so_without_a_delta():
+    """A paper-scale lookup into a folder whose provenance records a smoke run: 'ran (smoke)', our
+    number shown, no delta; the same folder without that record gives 'ok' and the delta."""
+    entry = sc.Entry("p", "acc", 80.0, "s", True, {"paper": sc.Lookup("r", "base", "-", "id", "accuracy")})
+    (smoke,) = sc.build([entry], {"r": TABLE}, {"r": "smoke"})
+    assert (smoke["status"], smoke["ours"], smoke["delta"]) == ("ran (smoke)", 90.0, None)
+    (real,) = sc.build([entry], {"r": TABLE}, {"r": "paper"})
+    assert real["status"] == "ok" and real["delta"] == pytest.approx(10.0)
+    (absent,) = sc.build([entry], {}, {"r": "smoke"})
+    assert absent["status"].startswith("not run")

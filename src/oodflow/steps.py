@@ -841,12 +841,21 @@ def tables(metrics_csv: str, md_out: str, tex_out: str) -> None:
     write_text(tex_out, tex)
 
 
-def scorecard(reference: str, tables: Mapping[str, str], md_out: str, csv_out: str) -> None:
-    """The reproduction scorecard from the reference file and the metrics tables (folder -> csv)."""
+def scorecard(
+    reference: str,
+    tables: Mapping[str, str],
+    md_out: str,
+    csv_out: str,
+    provenance: Mapping[str, str] | None = None,
+) -> None:
+    """The reproduction scorecard from the reference file, the metrics tables (folder -> csv) and the
+    folders' provenance records (folder -> provenance.json; folders without one are not marked)."""
+    from oodflow import provenance as prov
     from oodflow.report import scorecard as sc
 
     papers, entries = sc.load_scorecard(reference)
-    rows = sc.build(entries, {name: sc.read_metrics(path) for name, path in tables.items()})
+    scales = {name: prov.read_scale(path) for name, path in (provenance or {}).items()}
+    rows = sc.build(entries, {name: sc.read_metrics(path) for name, path in tables.items()}, scales)
     write_text(md_out, sc.to_markdown(rows, papers, tables))
     write_text(csv_out, sc.to_csv(rows))
 

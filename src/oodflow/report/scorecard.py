@@ -198,14 +198,19 @@ def find(rows: Iterable[Mapping[str, str]], lookup: Lookup) -> float | None:
 
 
 def build(
-    entries: Iterable[Entry], tables: Mapping[str, Iterable[Mapping[str, str]]]
+    entries: Iterable[Entry],
+    tables: Mapping[str, Iterable[Mapping[str, str]]],
+    scales: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Scorecard rows: one per (entry, scale) of its lookups, or one ``not retrieved`` row.
 
-    ``tables`` maps a results folder name to the rows of its metrics table (what has been run).
-    The paper-scale row of an entry always appears (``not run`` until its results exist).
+    ``tables`` maps a results folder name to the rows of its metrics table (what has been run);
+    ``scales`` a folder to the scale its ``provenance.json`` records (:mod:`oodflow.provenance`). The
+    paper-scale row of an entry always appears (``not run`` until its results exist); a paper-scale
+    row whose folder holds a smoke run says ``ran (smoke)``, with our (meaningless) number and no delta.
     """
     tables = {name: list(rows) for name, rows in tables.items()}
+    scales = dict(scales or {})
     out = []
     for e in entries:
         base = {"paper": e.paper, "quantity": e.quantity, "source": e.source, "verified": e.verified}
@@ -229,6 +234,8 @@ def build(
             if ours is not None and scale == "embedded":
                 status = "ok (analogue: different data)"
             delta = None if ours is None else ours - e.reported
+            if ours is not None and scales.get(lookup.results) == "smoke":
+                status, delta = "ran (smoke)", None
             out.append({**base, "scale": scale, "reported": e.reported, "ours": ours, "delta": delta,
                         "status": status, "where": lookup.describe()})  # fmt: skip
     return out
@@ -262,7 +269,9 @@ def to_markdown(rows: list[dict[str, Any]], papers: Mapping[str, str], ran: Iter
         "`paper` rows compare with the paper config's results; they stay empty (`not run`) until someone "
         "runs that config, never filled with a guess. `embedded` rows give the closest analogue in the "
         "default CPU run: different data and model, a trend only. `not retrieved`: the paper's number "
-        "could not be read; `no such row`: the results exist but hold no such run/score. "
+        "could not be read; `no such row`: the results exist but hold no such run/score; `ran (smoke)`: the "
+        "paper config ran at toy scale on fake data (`python -m oodflow.smoke`), so the code path works "
+        "and its number means nothing. "
         "Numbers marked ✗ are UNVERIFIED in the specification.",
         "",
         f"Results found: {', '.join(f'`results/{r}`' for r in ran) or 'none'}.",
