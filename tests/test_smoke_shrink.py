@@ -50,20 +50,29 @@ def test_paper_config_shrinks_to_toy_scale(shrunk, paper):
     # Every table keeps its rows and columns.
     for key in ("scores", "name", "seed"):
         assert list(out[key]) == list(orig[key]) if isinstance(out[key], dict) else out[key] == orig[key]
-    assert b["ood_sets"] == orig["benchmark"]["ood_sets"] and b["image_format"] == orig["benchmark"]["image_format"]
+    assert (
+        b["ood_sets"] == orig["benchmark"]["ood_sets"]
+        and b["image_format"] == orig["benchmark"]["image_format"]
+    )
     swept = {f"{name}-" for name in orig["sweeps"]}
     plain = [r for r in orig["runs"] if not any(r.startswith(s) for s in swept)]
     assert [r for r in out["runs"] if r in plain] == plain
     assert set(out["runs"]) <= set(orig["runs"])
     for name, sweep in out["sweeps"].items():
         assert sweep["values"] == orig["sweeps"][name]["values"][:2]
-    assert [c["name"] for c in out["report"]["comparisons"]] == [c["name"] for c in orig["report"]["comparisons"]]
+    assert [c["name"] for c in out["report"]["comparisons"]] == [
+        c["name"] for c in orig["report"]["comparisons"]
+    ]
     if orig.get("adversarial"):
         assert out["adversarial"]["eps"] == orig["adversarial"]["eps"][:2]
         assert out["adversarial"]["scores"] == orig["adversarial"]["scores"]
     if orig.get("osr"):
         o, oo = out["osr"], orig["osr"]
-        assert (o["datasets"], o["splits"], list(o["methods"])) == (oo["datasets"], oo["splits"], list(oo["methods"]))
+        assert (o["datasets"], o["splits"], list(o["methods"])) == (
+            oo["datasets"],
+            oo["splits"],
+            list(oo["methods"]),
+        )
         assert o["trials"] == oo["trials"][:2] and len(o["trials"]) == 2  # mean ± std over trials
         assert o["train"]["epochs"] == 1 and o["scores"]["knn"]["k"] <= 5
     if orig.get("multilabel"):
@@ -88,7 +97,12 @@ def test_sweeps_keep_their_first_two_values_and_their_runs(shrunk):
 
 def test_crosspaper_and_palm_cpu_knobs(shrunk):
     _, out = shrunk["crosspaper_cifar100"]
-    assert out["runs"]["palm"]["method_args"] == {"augmentation": "simclr", "n_proto": 2, "k": 2, "proj_dim": 32}
+    assert out["runs"]["palm"]["method_args"] == {
+        "augmentation": "simclr",
+        "n_proto": 2,
+        "k": 2,
+        "proj_dim": 32,
+    }
     assert out["runs"]["edge"]["method_args"] == {"start_epoch": 0}
     assert out["scores"]["knn"] == {"k": 5} and out["scores"]["vim"] == {"dim": 8}
     assert out["report"]["bootstrap"] == 10 and out["plots"]["dpi"] == 50
@@ -128,11 +142,25 @@ def test_seeds_keep_two_and_sweeps_with_a_capped_parameter():
         **TINY,
         "seeds": [0, 1, 2],
         "sweeps": {
-            "ep": {"template": {"model": "small_cnn", "model_args": {"width": 0.25}, "method": "ce",
-                                "init_from": "tiny"}, "param": "epochs", "values": [3, 5, 1]},
-            "lr": {"template": {"model": "small_cnn", "method": "ce"}, "param": "lr", "values": [0.1, 0.2, 0.3]},
+            "ep": {
+                "template": {
+                    "model": "small_cnn",
+                    "model_args": {"width": 0.25},
+                    "method": "ce",
+                    "init_from": "tiny",
+                },
+                "param": "epochs",
+                "values": [3, 5, 1],
+            },
+            "lr": {
+                "template": {"model": "small_cnn", "method": "ce"},
+                "param": "lr",
+                "values": [0.1, 0.2, 0.3],
+            },
         },  # fmt: skip
-        "report": {"comparisons": [{"name": "c", "baseline": "tiny", "candidate": "lr-0p3", "scores": ["msp"]}]},
+        "report": {
+            "comparisons": [{"name": "c", "baseline": "tiny", "candidate": "lr-0p3", "scores": ["msp"]}]
+        },
         "adversarial": {"runs": ["tiny", "lr-0p2", "ep-5"]},
     }
     full = cfg.validate(raw)
@@ -141,11 +169,18 @@ def test_seeds_keep_two_and_sweeps_with_a_capped_parameter():
     assert out["seeds"] == [0, 1]
     # epochs 3, 5, 1 all become 1: one run; lr keeps 0.1, 0.2 and 0.3 (a comparison names it)
     assert out["sweeps"]["ep"]["values"] == [1] and out["sweeps"]["lr"]["values"] == [0.1, 0.2, 0.3]
-    assert list(out["runs"]) == [f"{r}-s{s}" for r in ("tiny", "tiny_arpl", "ep-1", "lr-0p1", "lr-0p2", "lr-0p3")
-                                 for s in (0, 1)]  # fmt: skip
+    bases = ("tiny", "tiny_arpl", "ep-1", "lr-0p1", "lr-0p2", "lr-0p3")
+    assert list(out["runs"]) == [f"{r}-s{s}" for r in bases for s in (0, 1)]
     assert out["runs"]["ep-1-s1"]["init_from"] == "tiny-s1"
     assert [c["name"] for c in out["report"]["comparisons"]] == ["c-s0", "c-s1"]
-    assert out["adversarial"]["runs"] == ["tiny-s0", "tiny-s1", "lr-0p2-s0", "lr-0p2-s1", "ep-1-s0", "ep-1-s1"]
+    assert out["adversarial"]["runs"] == [
+        "tiny-s0",
+        "tiny-s1",
+        "lr-0p2-s0",
+        "lr-0p2-s1",
+        "ep-1-s0",
+        "ep-1-s1",
+    ]
     assert sh.shrink(out) == out
 
 

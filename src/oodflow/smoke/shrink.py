@@ -100,8 +100,7 @@ def _resolve(root: Mapping[str, Any], node: Mapping[str, Any]) -> Mapping[str, A
 
 def _children(node: Mapping[str, Any]):
     """(path part, sub-schema) of a schema node: properties by name, '*' for maps, '[]' for arrays."""
-    for name, sub in node.get("properties", {}).items():
-        yield name, sub
+    yield from node.get("properties", {}).items()
     if isinstance(node.get("additionalProperties"), Mapping):
         yield "*", node["additionalProperties"]
     if isinstance(node.get("items"), Mapping):
@@ -134,7 +133,11 @@ def smoke_rules(schema: Mapping[str, Any] | None = None) -> list[tuple[str, Any]
     ):
         for name, args in table.items():
             for arg, rule in args.items():
-                path = f"datasets.{name}.parser_args.{arg}" if key == "dataset" else f"{where}[{key}={name}].{arg}"
+                path = (
+                    f"datasets.{name}.parser_args.{arg}"
+                    if key == "dataset"
+                    else f"{where}[{key}={name}].{arg}"
+                )
                 out.append((path, rule))
     return out
 
@@ -165,7 +168,7 @@ def _cap_args(args: Mapping[str, Any], table: Mapping[str, Any], defaults: Mappi
 
 
 def _param_rule(root: Mapping[str, Any], template: Mapping[str, Any], param: str) -> Any:
-    """The rule of a swept run parameter (``epochs``, ``outliers.count``, ``method_args.n_proto``), or None."""
+    """The rule of a swept run parameter (``epochs``, ``outliers.count``, ``method_args.k``), or None."""
     head, _, rest = param.partition(".")
     if head == "method_args":
         return METHOD_ARGS.get(template.get("method"), {}).get(rest)
@@ -267,7 +270,9 @@ def _shrink_args(out: dict[str, Any]) -> None:
     ml = out.get("multilabel")
     for spec in (ml or {}).get("runs", {}).values():
         if spec["objective"] in OBJECTIVE_ARGS:
-            spec["objective_args"] = _cap_args(spec.get("objective_args", {}), OBJECTIVE_ARGS[spec["objective"]])
+            spec["objective_args"] = _cap_args(
+                spec.get("objective_args", {}), OBJECTIVE_ARGS[spec["objective"]]
+            )
     for section in (out, out.get("osr"), ml):
         for name, params in ((section or {}).get("scores") or {}).items():
             if name in SCORE_ARGS:
