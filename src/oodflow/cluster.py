@@ -328,10 +328,11 @@ def ml_resources(
     """``runtime``, ``mem_mb``, ``cpus_per_task`` of multi-label run ``run``'s ``job``: "train"
     (rule ml_train) or "extract" (ml_extract, ml_oe_features: one forward pass over ``sets``, names as
     :func:`ml_set_images`); runtime times ``attempt``."""
-    from oodflow.multilabel import ML_BENCHMARKS, ML_OE_OBJECTIVES
+    from oodflow.multilabel import ML_OE_OBJECTIVES
+    from oodflow.multilabel.steps import ml_benchmark
 
     ml = config["multilabel"]
-    spec, bench = ml["runs"][run], ML_BENCHMARKS.get(ml["benchmark"]["name"])
+    spec, bench = ml["runs"][run], ml_benchmark(config)
     rate = images_per_s(spec["model"], bench.image_size)
     if job == "train":
         sizes = [ml_set_images(config, "train"), ml_set_images(config, "val")]

@@ -67,14 +67,15 @@ def expand_seeds(cfg: dict[str, Any]) -> None:
         renamed[name] = []
         for seed in seeds:
             new = seeded_name(name, seed)
-            if new in runs:
-                raise SeedError(f"config error at seeds: run '{name}' with seed {seed} would be called "
-                                f"'{new}', which is already a run; rename one of them")  # fmt: skip
             copy_ = copy.deepcopy(dict(spec))
             copy_["seed"] = seed
             parent = spec.get("init_from")
-            if parent in todo:
+            if parent in todo or (parent not in runs and seeded_name(parent, seed) in runs):
                 copy_["init_from"] = seeded_name(parent, seed)
+            # The same copy already there: a sweep run that a second validation added again.
+            if new in runs and runs[new] != copy_:
+                raise SeedError(f"config error at seeds: run '{name}' with seed {seed} would be called "
+                                f"'{new}', which is already a run; rename one of them")  # fmt: skip
             out[new] = copy_
             renamed[name].append(new)
     cfg["runs"] = out

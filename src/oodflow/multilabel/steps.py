@@ -25,9 +25,18 @@ def _log(msg: str) -> None:
 
 
 def ml_benchmark(config: Mapping[str, Any]):
+    """The section's multi-label benchmark, its images at most ``benchmark.image_size`` px (null: the
+    benchmark's own side; a smaller benchmark is never enlarged)."""
+    import dataclasses
+
     from oodflow.multilabel import ML_BENCHMARKS
 
-    return ML_BENCHMARKS.get(config["multilabel"]["benchmark"]["name"])
+    b = config["multilabel"]["benchmark"]
+    bench = ML_BENCHMARKS.get(b["name"])
+    side = b.get("image_size")
+    if side is not None and side < bench.image_size:
+        bench = dataclasses.replace(bench, image_size=side)
+    return bench
 
 
 def oe_set(config: Mapping[str, Any]) -> str:
@@ -60,7 +69,13 @@ def data_params(config: Mapping[str, Any], kind: str) -> dict[str, Any]:
         "ood": ("name", "ood_size", "min_tiles", "max_tiles"),
         "oe": ("name", "oe_size", "min_tiles", "max_tiles"),
     }[kind]
-    return {"seed": config["seed"], **{k: b[k] for k in keys}}
+    from oodflow.multilabel import ML_BENCHMARKS
+
+    out = {"seed": config["seed"], **{k: b[k] for k in keys}}
+    side = ml_benchmark(config).image_size
+    if side != ML_BENCHMARKS.get(b["name"]).image_size:
+        out["image_size"] = side  # only when reduced: the sets at the benchmark's side keep their params
+    return out
 
 
 def run_config(config: Mapping[str, Any], run: str) -> dict[str, Any]:

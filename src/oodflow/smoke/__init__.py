@@ -1,1 +1,2 @@
-"""Smoke runs: a paper config end to end at toy scale on format-exact fakes (see oodflow.smoke.run)."""
+"""Smoke runs: a paper config end to end at toy scale on format-exact fakes (runner: oodflow.smoke.run;
+config shrinking: oodflow.smoke.shrink)."""
