@@ -28,6 +28,12 @@ from oodflow.steps import (
 from oodflow.data.catalog import gan_dataset
 from oodflow.gan import format_sigma
 from oodflow import cluster
+from oodflow.devices import count_without_torch
+
+# One GPU job per visible GPU (every GPU rule declares gpu=1; each job claims a device of its own,
+# oodflow.devices), unless --resources gpu=N says otherwise; no limit on a machine without GPUs.
+if "gpu" not in workflow.global_resources and count_without_torch():
+    workflow.register_resource("gpu", count_without_torch())
 
 try:
     _validated = oodflow_config.validate(config)

@@ -37,11 +37,25 @@ def configure_determinism(threads: int | None = None) -> None:
 
 
 def resolve_device(name: str = "auto") -> torch.device:  # noqa: F821
-    """``auto`` picks CUDA when present, else CPU; asking for CUDA without one is an error."""
+    """``auto`` picks CUDA when present, else CPU; asking for CUDA without one is an error.
+
+    With several GPUs visible, the job claims one of its own (:func:`oodflow.devices.claim`: the first
+    that no other job holds) and makes it the current device, so that parallel GPU jobs spread over
+    the devices instead of all landing on ``cuda:0``.
+    """
     import torch
 
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("device 'cuda' was requested but torch.cuda.is_available() is False")
-    return torch.device(name)
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name != "cuda":
+        return torch.device(name)
+    count = torch.cuda.device_count()
+    if count == 1:
+        return torch.device("cuda:0")
+    from oodflow import devices
+
+    index = devices.claim(devices.visible_ids(count), wait=600)
+    torch.cuda.set_device(index)
+    return torch.device(f"cuda:{index}")
