@@ -31,6 +31,10 @@ rule prepare_dataset:
     threads: 1
     params:
         parser_args=dataset_params,
+        # files the user supplies by hand (NUS-WIDE's images: user/Flickr) live outside the outputs,
+        # which Snakemake deletes before the job; the job links them into raw/. Not an input, so that
+        # a config plans (snakemake -n) without them; a missing one fails the job with a clear message.
+        user_dir="resources/datasets/{ds}/user",
     script:
         "../scripts/prepare_dataset.py"
 

@@ -10,5 +10,10 @@ from oodflow import steps  # noqa: E402
 
 sm = snakemake  # noqa: F821
 steps.prepare(
-    sm.wildcards.ds, list(sm.input), sm.output.raw, sm.output.prepared, json.loads(sm.params.parser_args)
+    sm.wildcards.ds,
+    list(sm.input),
+    sm.output.raw,
+    sm.output.prepared,
+    json.loads(sm.params.parser_args),
+    user_dir=sm.params.user_dir,
 )

@@ -1,5 +1,9 @@
 """Tiny fake dataset files in the exact upstream layouts (a few KB each), for parser and download tests.
 
+Hand-made cases with hand-written expectations; the file-format encoders come from the library's
+smoke fakes (:mod:`oodflow.smoke.fakes.formats`), whose full-size fakes of every catalog dataset
+are tested in ``test_smoke_fakes.py``.
+
 Every ``write_*`` function writes into ``raw_dir`` what the upstream download leaves there once its
 archives are unpacked (top-level folder kept), and returns what the parser should produce:
 ``{"splits": {split: (x, y)}, "classes": [...]}`` with ``x`` uint8 ``(N, H, W, C)`` and ``y`` int64.
@@ -10,49 +14,18 @@ since JPEG is lossy).
 from __future__ import annotations
 
 import gzip
-import io
-import pickle
-import struct
 import zipfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-_RECONSTRUCT = np.zeros(0).__reduce__()[0]
-
-
-class _Py2Pickler(pickle._Pickler):
-    """Writes protocol-2 pickles as Python 2's cPickle did for the CIFAR batches: every string (``bytes``
-    and ASCII ``str``, e.g. numpy's dtype codes) as a Python 2 ``str`` opcode (``BINSTRING``), numpy's
-    array rebuilder under its old name ``numpy.core.multiarray``."""
-
-    dispatch = pickle._Pickler.dispatch.copy()
-
-    def _save_py2_str(self, obj: bytes | str) -> None:
-        data = obj.encode("ascii") if isinstance(obj, str) else obj
-        n = len(data)
-        if n < 256:
-            self.write(pickle.SHORT_BINSTRING + bytes([n]) + data)
-        else:
-            self.write(pickle.BINSTRING + struct.pack("<i", n) + data)
-        self.memoize(obj)
-
-    dispatch[bytes] = _save_py2_str
-    dispatch[str] = _save_py2_str
-
-    def save_global(self, obj, name=None):
-        if obj is _RECONSTRUCT:
-            self.write(pickle.GLOBAL + b"numpy.core.multiarray\n_reconstruct\n")
-            self.memoize(obj)
-            return
-        super().save_global(obj, name)
+from oodflow.smoke.fakes import formats
 
 
 def py2_pickle(obj) -> bytes:
-    buf = io.BytesIO()
-    _Py2Pickler(buf, protocol=2).dump(obj)
-    return buf.getvalue()
+    """A Python 2 protocol-2 pickle of ``obj`` (the library's encoder)."""
+    return formats.py2_pickle(obj)
 
 
 def _rng(name: str) -> np.random.Generator:
@@ -62,8 +35,7 @@ def _rng(name: str) -> np.random.Generator:
 def _cifar_rows(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
     """CIFAR's row format (N, 3072: R plane, G plane, B plane) and the same images as (N, 32, 32, 3)."""
     x = rng.integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8)
-    rows = x.transpose(0, 3, 1, 2).reshape(n, 3072).copy()
-    return rows, x
+    return formats.cifar_rows(x), x
 
 
 # ------------------------------------------------------------------------------------------ CIFAR
@@ -162,10 +134,7 @@ def write_svhn_extra(raw_dir: Path) -> dict:
 
 
 # ------------------------------------------------------------------------------------ MNIST (idx)
-def idx_bytes(array: np.ndarray) -> bytes:
-    """An unsigned-byte idx file: 0x0000, 0x08, ndim, big-endian int32 sizes, data."""
-    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+idx_bytes = formats.idx_bytes
 
 
 def write_mnist(

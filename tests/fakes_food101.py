@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 from PIL import Image
@@ -20,7 +19,6 @@ from PIL import Image
 import fakes
 import fakes_large
 from oodflow.data.catalog import DATASETS, parser
-from oodflow.data.sources import small
 
 FOOD_CLASSES = ("apple_pie", "bibimbap", "waffles")
 #: (width, height) of the fake photographs, cycled; the square centre is block-aligned for JPEG.
@@ -87,8 +85,7 @@ def prepare_catalog(root: Path, name: str) -> Path:
     if name == "places365_val":
         parser(DATASETS.get(name))(raw, prepared, ood_size=4)
     elif name == "svhn":  # the fake has one test image per digit, not the 1,000 of test_selected
-        with mock.patch.object(small, "SVHN_SELECTED_PER_CLASS", 1):
-            parser(DATASETS.get(name))(raw, prepared)
+        parser(DATASETS.get(name))(raw, prepared, selected_per_class=1)
     else:
         parser(DATASETS.get(name))(raw, prepared)
     (folder / "unpacked").mkdir()

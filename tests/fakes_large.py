@@ -9,30 +9,22 @@ hand (or computed from the documented rule), independently of the parsers.
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from scipy.io import savemat
+
+from oodflow.smoke.fakes import formats
 
 Rows = list[tuple[str, str]]
 
 
-def _jpeg_bytes() -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (8, 8), (200, 120, 40)).save(buf, format="JPEG")
-    return buf.getvalue()
-
-
-_JPEG = _jpeg_bytes()
-
-
 def jpeg(path: Path) -> None:
-    """An 8x8 JPEG at ``path`` (folders created)."""
+    """An 8x8 JPEG at ``path`` (folders created): a seeded pattern that differs from file to file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(_JPEG)
+    rng = formats.rng_for(0, path.parent.name, path.name)
+    path.write_bytes(formats.encode_image(formats.image(rng, formats.tints(rng, 1)[0], 8, 8)))
 
 
 def _text(path: Path, lines: list[str]) -> None:

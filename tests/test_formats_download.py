@@ -33,7 +33,6 @@ import fakes_large
 from oodflow import steps
 from oodflow.archives import UnsafeArchiveError
 from oodflow.data.catalog import DATASETS
-from oodflow.data.sources import small
 from oodflow.download import DownloadError, PinnedChecksums, fetch
 
 _IDX = (
@@ -131,11 +130,11 @@ WRITERS: dict[str, Callable[[Path], dict]] = {
 PLACES_OOD_SIZE = 5
 
 
-def scale_down(name: str, monkeypatch: pytest.MonkeyPatch) -> dict:
+def scale_down(name: str) -> dict:
     """Shrink the sizes of derived subsets to what a tiny fake holds (the code path is unchanged);
     returns the parser options (config ``datasets.<name>.parser_args``) that do it."""
     if name == "svhn":  # test_selected: the first 1000 test images per label (fake: 1 of some labels)
-        monkeypatch.setattr(small, "SVHN_SELECTED_PER_CLASS", 1)
+        return {"selected_per_class": 1}
     if name == "places365_val":  # ood10k: through the parser's documented ood_size argument
         return {"ood_size": PLACES_OOD_SIZE}
     return {}
@@ -261,17 +260,21 @@ def test_download_and_prepare_on_upstream_packaging(name, server, tmp_path, monk
         assert path == downloads_dir / res.filename and sha256(path) == sha256(served)
         downloads.append(str(path))
 
-    raw, out = tmp_path / "raw", tmp_path / "prepared"
+    raw, out, user = tmp_path / "raw", tmp_path / "prepared", tmp_path / "user"
+    assert spec.user_supplied == by_hand
     for entry in by_hand:
-        # NUS-WIDE's images are not downloadable: as its spec notes say, the user links the image
-        # folder into raw/ as Flickr/ before preparing; steps.prepare then links the rest beside it.
-        assert entry in spec.notes, f"the spec notes of '{name}' do not tell to link {entry} by hand"
-        raw.mkdir(exist_ok=True)
-        (raw / entry).symlink_to(layout / entry, target_is_directory=True)
-    parser_args = scale_down(name, monkeypatch)
+        # NUS-WIDE's images are not downloadable: as its spec notes say, the user puts the image
+        # folder (here: a link to it) at user/Flickr; steps.prepare links it into raw/.
+        assert f"user/{entry}" in spec.notes, f"the spec notes of '{name}' do not say where {entry} goes"
+        user.mkdir(exist_ok=True)
+        (user / entry).symlink_to(layout / entry, target_is_directory=True)
+    parser_args = scale_down(name)
     steps.prepare(name, downloads, str(raw), str(out), parser_args)
 
     assert sorted(p.name for p in raw.iterdir()) == sorted([*provided, *by_hand])
+    for entry in by_hand:  # user-supplied entries linked (relative links) from user/
+        assert (raw / entry).is_symlink() and not Path(os.readlink(raw / entry)).is_absolute()
+        assert (raw / entry).resolve() == (layout / entry).resolve()
     for filename, entries in packaging.items():  # archives unpacked (real files), plain files linked
         for entry in entries:
             if filename == entry:

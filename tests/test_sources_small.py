@@ -18,11 +18,11 @@ from oodflow.data.sources import small
 from oodflow.io import FormatError, load_npz, read_json
 
 
-def _check(name: str, raw: Path, out: Path, expected: dict) -> dict:
+def _check(name: str, raw: Path, out: Path, expected: dict, **parser_args) -> dict:
     """Run the parser of ``name`` and compare every split with the fake's expectation."""
     spec = small.SPECS[name]
     module, _, attr = spec.parser.partition(":")
-    info = getattr(importlib.import_module(module), attr)(raw, out)
+    info = getattr(importlib.import_module(module), attr)(raw, out, **parser_args)
     assert info == read_json(out / "prepared.json")
     assert info["dataset"] == name and info["form"] == "array"
     assert set(info["splits"]) == set(spec.splits) == set(expected["splits"])
@@ -69,10 +69,9 @@ def test_cifar100_uses_fine_labels(tmp_path):
     assert len(info["classes"]) == 100
 
 
-def test_svhn_maps_label_10_to_0_and_selects_the_first_per_label(tmp_path, monkeypatch):
-    monkeypatch.setattr(small, "SVHN_SELECTED_PER_CLASS", 1)
+def test_svhn_maps_label_10_to_0_and_selects_the_first_per_label(tmp_path):
     expected = fakes.write_svhn(tmp_path / "raw")
-    _check("svhn", tmp_path / "raw", tmp_path / "out", expected)
+    _check("svhn", tmp_path / "raw", tmp_path / "out", expected, selected_per_class=1)
     test_y = load_npz(tmp_path / "out" / "test.npz")["y"]
     assert test_y[0] == 0 and test_y.max() == 9  # the file's label 10 is the digit 0
     selected = load_npz(tmp_path / "out" / "test_selected.npz")["y"]
@@ -232,6 +231,10 @@ def test_svhn_selection_needs_enough_images(tmp_path):
     fakes.write_svhn(tmp_path / "raw")  # one to three images per label, the real rule needs 1000
     with pytest.raises(FormatError, match="test_32x32.mat: digit 1 has 2 images, the selection needs 1000"):
         small.parse_svhn(tmp_path / "raw", tmp_path / "out")
+    with pytest.raises(FormatError, match="digit 1 has 2 images, the selection needs 3"):
+        small.parse_svhn(tmp_path / "raw", tmp_path / "out", selected_per_class=3)
+    with pytest.raises(ValueError, match="selected_per_class must be a positive integer"):
+        small.parse_svhn(tmp_path / "raw", tmp_path / "out", selected_per_class=0)
 
 
 def test_tinyimagenet_unknown_val_class(tmp_path):

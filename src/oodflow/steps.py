@@ -1019,6 +1019,7 @@ def prepare(
     raw_dir: str,
     out_dir: str,
     parser_args: Mapping[str, Any] | None = None,
+    user_dir: str | None = None,
 ) -> None:
     """Unpack a dataset's archives safely into ``raw_dir`` and parse the prepared form.
 
@@ -1029,19 +1030,35 @@ def prepare(
     ``parser_args`` are keyword arguments of the parser (config ``datasets.<name>.parser_args``),
     checked against its signature before anything is unpacked and recorded in
     ``out_dir/parser_args.json`` (see :func:`check_prepared`).
+
+    Entries the user supplies by hand (the spec's ``user_supplied``, e.g. NUS-WIDE's ``Flickr``) are
+    read from ``user_dir`` (default: ``raw_dir``'s sibling ``user/``, i.e.
+    ``resources/datasets/<name>/user/``), outside every rule output, and linked into ``raw_dir``
+    (relative symbolic links): rerunning or failing the job, which deletes ``raw_dir``, never touches
+    them. A missing entry is a FileNotFoundError, raised before anything is unpacked, that says where
+    to put it and where to get it.
     """
     import os
     import shutil
 
     from oodflow.archives import extract, is_archive
     from oodflow.config import PARSER_SUPPLIED, _check_kwargs
-    from oodflow.data.catalog import DATASETS, parser
+    from oodflow.data.catalog import DATASETS, USER_FOLDER, parser
 
     spec = DATASETS.get(dataset)
     parse, kwargs = parser(spec), dict(parser_args or {})
     where = f"datasets.{dataset}.parser_args"
     _check_kwargs(parse, kwargs, where, f"the parser of '{dataset}'", PARSER_SUPPLIED)
     raw = Path(raw_dir)
+    user = Path(user_dir) if user_dir is not None else raw.parent / USER_FOLDER
+    for entry in spec.user_supplied:
+        if not (user / entry).exists():
+            raise FileNotFoundError(
+                f"{dataset}: {user / entry} is missing. '{entry}' is not downloadable: obtain it as the "
+                f"homepage says ({spec.homepage}) and put it, or a symbolic link to it, at {user / entry} "
+                f"(outside the rule outputs, so that no rule deletes it); see the catalog notes of "
+                f"'{dataset}'"
+            )
     raw.mkdir(parents=True, exist_ok=True)
     staging = raw / ".unpacking"
 
@@ -1060,6 +1077,10 @@ def prepare(
                         entry.rename(place(entry.name))
             elif not path.name.startswith("."):
                 place(path.name).symlink_to(os.path.relpath(path.resolve(), raw.resolve()))
+        for entry in spec.user_supplied:  # relative, and not resolved: user/<entry> may itself be a link
+            place(entry).symlink_to(
+                os.path.relpath(os.path.abspath(user / entry), os.path.abspath(raw)), target_is_directory=True
+            )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     summary = parse(raw, Path(out_dir), **kwargs)

@@ -61,6 +61,14 @@ class DatasetSpec:
     notes: str = ""
     extract: bool = True  # unpack archives among the resources before parsing
     used_by: tuple[str, ...] = field(default=())  # paper configs that need it
+    #: Top-level raw entries that are not downloadable and that the user places by hand under
+    #: ``resources/datasets/<name>/user/`` (e.g. NUS-WIDE's ``Flickr``); see :data:`USER_FOLDER`.
+    user_supplied: tuple[str, ...] = field(default=())
+
+
+#: Where user-supplied entries of a dataset live, relative to ``resources/datasets/<name>/``: outside
+#: every rule output, so that no rule ever deletes them; :func:`oodflow.steps.prepare` links them into raw/.
+USER_FOLDER = "user"
 
 
 #: The published GAN sample files (methods.md 5.4): latent std 0.0, 0.1, ..., 10.0 (and 50.0).

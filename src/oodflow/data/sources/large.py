@@ -524,7 +524,8 @@ def parse_nuswide(raw_dir: Path, out_dir: Path) -> dict[str, Any]:
 
     Layout read (see the spec's notes for what is UNVERIFIED): ``ImageList/{Train,Test}Imagelist.txt``,
     ``Groundtruth/TrainTestLabels/Labels_<concept>_{Train,Test}.txt`` (one 0/1 per listed image) and
-    the images under ``Flickr/`` (obtained on request from NUS, linked into ``raw_dir`` by hand).
+    the images under ``Flickr/`` (obtained on request from NUS and placed by the user at
+    ``resources/datasets/nuswide/user/Flickr``, which :func:`oodflow.steps.prepare` links into ``raw_dir``).
     As in EDGE, only images with at least one concept are kept; ``train`` is the train list, and the
     test list, shuffled with ``numpy.random.RandomState(999)``, is cut in halves: ``val`` (first
     half, ``n // 2`` images) and ``test`` (the rest).
@@ -535,7 +536,10 @@ def parse_nuswide(raw_dir: Path, out_dir: Path) -> dict[str, Any]:
     _check_unique(concepts, concepts_file, "concept")
     if len(concepts) != NUSWIDE_CONCEPTS:
         raise FormatError(f"{concepts_file}: {len(concepts)} concepts, expected {NUSWIDE_CONCEPTS}")
-    _require_dir(raw_dir / "Flickr", "NUS-WIDE images, obtained on request and linked here by hand")
+    _require_dir(
+        raw_dir / "Flickr",
+        "NUS-WIDE images, obtained on request from NUS; put them at resources/datasets/nuswide/user/Flickr",
+    )
     train = _nuswide_part(raw_dir, "Train", concepts)
     test_all = _nuswide_part(raw_dir, "Test", concepts)
     order = np.random.RandomState(NUSWIDE_SPLIT_SEED).permutation(len(test_all)).tolist()
@@ -749,10 +753,13 @@ NUSWIDE = DatasetSpec(
     parser=f"{_MODULE}:parse_nuswide",
     form="list",
     splits=("train", "val", "test"),
+    user_supplied=("Flickr",),
     approx_size="metadata ~0.1 GB; images on request",
     notes="269,648 Flickr images, 81 concepts, official train/test lists of 161,789 / 107,859 images. "
-    "The images are not downloadable: request them from NUS (agreement form) and link their folder "
-    "as <raw>/Flickr before preparing. As in EDGE: only images with >=1 concept are kept and the "
+    "The images are not downloadable: request them from NUS (agreement form) and put their folder "
+    "(Flickr/<concept>/<file>.jpg), or a link to it, at resources/datasets/nuswide/user/Flickr, outside "
+    "the rule outputs (the prepare job links it into raw/; it is not DVC-tracked). As in EDGE: only "
+    "images with >=1 concept are kept and the "
     "test list is shuffled (RandomState(999)) and halved into val/test. UNVERIFIED: the download "
     "URLs (dl.nextcenter.org, from third-party code; the homepage now points to Hugging Face, "
     "whose NUS-WIDE.zip holds Groundtruth/ and ConceptsList/), that each zip unpacks to a folder of "

@@ -247,15 +247,23 @@ def svhn_selected_indices(y: np.ndarray, per_class: int, where: str = "svhn test
     return np.concatenate(picks)
 
 
-def parse_svhn(raw_dir: Path, out_dir: Path) -> dict:
-    """``train_32x32.mat`` and ``test_32x32.mat`` plus the derived ``test_selected``."""
+def parse_svhn(raw_dir: Path, out_dir: Path, selected_per_class: int = SVHN_SELECTED_PER_CLASS) -> dict:
+    """``train_32x32.mat`` and ``test_32x32.mat`` plus the derived ``test_selected``: the first
+    ``selected_per_class`` test images of each label (PALM/ADAPT's 1000, the default; a smaller value,
+    config ``datasets.svhn.parser_args``, is for toy-scale runs on small files)."""
+    if (
+        isinstance(selected_per_class, bool)
+        or not isinstance(selected_per_class, int)
+        or selected_per_class < 1
+    ):
+        raise ValueError(f"selected_per_class must be a positive integer, got {selected_per_class!r}")
     raw_dir = Path(raw_dir)
     out = _Prepared(out_dir, "svhn")
     out.add("train", *_svhn_split(raw_dir / "train_32x32.mat"))
     test_path = raw_dir / "test_32x32.mat"
     x, y = _svhn_split(test_path)
     out.add("test", x, y)
-    keep = svhn_selected_indices(y, SVHN_SELECTED_PER_CLASS, where=str(test_path))
+    keep = svhn_selected_indices(y, selected_per_class, where=str(test_path))
     out.add("test_selected", x[keep], y[keep])
     return out.finish([str(d) for d in range(10)])
 
@@ -592,7 +600,8 @@ SVHN = DatasetSpec(
     notes=(
         "Cropped digits (format 2), 32x32 RGB; label 10 (digit 0) stored as 0. test_selected = the first "
         f"{SVHN_SELECTED_PER_CLASS} test images of each label 1..10 in file order (PALM/ADAPT's "
-        "selected_test_32x32.mat), grouped by label."
+        "selected_test_32x32.mat), grouped by label; parser_args selected_per_class changes the count "
+        "(toy-scale runs)."
     ),
     extract=False,
 )
