@@ -68,6 +68,8 @@ SCORE_ARGS: dict[str, dict[str, Any]] = {
 #: (e.g. the fakes' SVHN selection), each a keyword argument of that dataset's parser.
 PARSER_ARGS: dict[str, dict[str, Any]] = {
     "places365_val": {"ood_size": 40},
+    # the selected SVHN test set (1,000 per digit upstream) from the fakes' 3 per digit
+    "svhn": {"selected_per_class": 3},
 }
 
 
