@@ -10,6 +10,7 @@ are placed where the rule would put them (the DVC round trip below).
 from __future__ import annotations
 
 import functools
+import hashlib
 import http.server
 import os
 import re
@@ -29,6 +30,7 @@ from oodflow.config import load as load_config
 from oodflow.data.catalog import DATASETS, markdown_table, paper_config_table
 from oodflow.data.stored import load_set
 from oodflow.datasets import config_datasets
+from oodflow.smoke.fakes import write_downloads, write_user_files
 from test_formats_download import PACKAGING, WRITERS, package
 from workflow_runner import snakemake
 
@@ -270,3 +272,46 @@ def test_dvc_tracked_datasets_pull_without_rebuilding(tmp_path):
     # ... and the check is not vacuous: an untracked raw/ would mean preparing again
     shutil.rmtree(clone / "resources/datasets/dtd/raw")
     assert "prepare_dataset" in plan(clone, "datasets")
+
+
+# ------------------------------------------------------------------ user-supplied files (NUS-WIDE)
+def _tree_digest(folder: Path) -> dict[str, str]:
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_nuswide_user_images_are_never_deleted_and_prepare(mirror, tmp_path):
+    """NUS-WIDE's images are placed by hand at resources/datasets/nuswide/user/Flickr, outside the
+    prepare rule's outputs (which Snakemake deletes before the job): they survive a failed run, a run
+    and a forced rerun, and the prepared lists point at them through raw/Flickr."""
+    folder, base = mirror
+    write_downloads("nuswide", folder / "nuswide")
+    work = tmp_path / "work"
+    dataset = work / "resources" / "datasets" / "nuswide"
+    env = {
+        "OODFLOW_MIRRORS": base,
+        "OODFLOW_MIRRORS_ONLY": "1",
+        "OODFLOW_CHECKSUMS": str(tmp_path / "pins.json"),
+    }
+    target = "resources/datasets/nuswide/prepared"
+
+    proc = run_target(work, env, target)  # no images yet: a clear error saying where they go
+    assert proc.returncode != 0
+    log = (work / "logs/datasets/nuswide/prepare.log").read_text()
+    assert "resources/datasets/nuswide/user/Flickr is missing" in log and "lms.comp.nus.edu.sg" in log
+
+    (flickr,) = write_user_files("nuswide", dataset)
+    assert flickr == dataset / "user" / "Flickr"
+    before = _tree_digest(flickr)
+    for extra in ((), ("--forcerun", "prepare_dataset")):
+        proc = run_target(work, env, target, *extra)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert _tree_digest(flickr) == before  # every user image still there, unchanged
+    raw = dataset / "raw"
+    assert (raw / "Flickr").is_symlink() and (raw / "Flickr").resolve() == flickr.resolve()
+    for split in ("train", "val", "test"):
+        header, *rows = (dataset / "prepared" / f"{split}.tsv").read_text().splitlines()
+        assert rows and all((raw / row.split("\t")[0]).is_file() for row in rows)

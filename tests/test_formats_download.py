@@ -96,7 +96,7 @@ PACKAGING: dict[str, dict[str, tuple[str, ...]]] = {
     "places_ood": {"Places.tar.gz": ("Places",)},
 }
 
-#: Raw entries that no resource provides: the user links them into raw/ by hand (see the spec notes).
+#: Raw entries no resource provides: the user puts them in user/ (see the spec notes), prepare links them.
 BY_HAND: dict[str, tuple[str, ...]] = {"nuswide": ("Flickr",)}
 
 _ODIN = ("lsun_crop", "lsun_resize", "tinyimagenet_crop", "tinyimagenet_resize", "isun")
