@@ -1,0 +1,1 @@
+"""Smoke runs of paper configs: format-exact fakes of every file they download, at toy scale."""
