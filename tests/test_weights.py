@@ -289,3 +289,21 @@ def test_the_edge_dry_run_downloads_the_weights_once_for_every_job_that_builds_t
         tmp_path, "datasets", "-n", "--configfile", str(ROOT / "config/papers/edge_voc2012.yaml"), cores=1
     ).stdout
     assert "rule download_weights:" in plan
+
+
+def test_track_versions_the_weights_folder_with_dvc(tmp_path, capsys):
+    """`python -m oodflow.datasets track` adds resources/weights/<name> of the weights a config reads."""
+    from test_datasets_cli import dvc_repo, run_main, write_config
+
+    repo = dvc_repo(tmp_path / "repo")
+    runs = {"r": {"model": "resnet50", "model_args": {"pretrained": True}, "method": "ce"}}
+    config = str(write_config(tmp_path / "c.yaml", runs=runs))
+    code, _, err = run_main(capsys, "track", config, "-d", str(repo))
+    assert code == 1 and "nothing to track" in err
+    file = repo / "resources" / "weights" / NAME / FILE
+    file.parent.mkdir(parents=True)
+    file.write_bytes(b"weights")  # track versions what is there; the rules verified it on download
+    code, out, err = run_main(capsys, "track", config, "-d", str(repo))
+    assert code == 0, err
+    assert "skipped resources/datasets/cifar10/downloads (missing)" in err
+    assert f"resources/weights/{NAME}.dvc" in out and (repo / f"resources/weights/{NAME}.dvc").is_file()
