@@ -17,7 +17,14 @@ from oodflow.data.catalog import DATASETS
 from oodflow.download import DownloadError, PinnedChecksums, fetch
 from oodflow.mirrors import MirrorError, write_smoke_manifest
 from oodflow.models import MODELS, build_model, rebuild_args
-from oodflow.models.weights import WEIGHTS, config_weights, load_pretrained, weights_file, weights_for
+from oodflow.models.weights import (
+    WEIGHTS,
+    config_weights,
+    load_pretrained,
+    markdown_table,
+    weights_file,
+    weights_for,
+)
 from oodflow.smoke.weights import fake_state_dict, write_fake_weights
 from workflow_runner import snakemake
 
@@ -307,3 +314,9 @@ def test_track_versions_the_weights_folder_with_dvc(tmp_path, capsys):
     assert code == 0, err
     assert "skipped resources/datasets/cifar10/downloads (missing)" in err
     assert f"resources/weights/{NAME}.dvc" in out and (repo / f"resources/weights/{NAME}.dvc").is_file()
+
+
+def test_the_readme_lists_the_weights_catalog():
+    assert markdown_table() in (ROOT / "README.md").read_text(), (
+        "regenerate: python -m oodflow.models.weights"
+    )

@@ -209,3 +209,7 @@ def markdown_table() -> str:
             f"({spec.approx_size or '?'}) | {check} | {spec.licence} |"
         )
     return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":  # python -m oodflow.models.weights
+    print(markdown_table(), end="")
