@@ -320,3 +320,21 @@ def test_the_readme_lists_the_weights_catalog():
     assert markdown_table() in (ROOT / "README.md").read_text(), (
         "regenerate: python -m oodflow.models.weights"
     )
+
+
+def test_the_rule_downloads_from_a_mirror_and_fails_offline_without_one(fake, tmp_path):
+    pins = tmp_path / "pins.json"
+    PinnedChecksums(pins).pin(NAME, FILE, _sha256(fake))
+    target = f"resources/weights/{NAME}/{FILE}"
+    config = ("--configfile", str(ROOT / "config" / "config.yaml"))
+    env = {
+        "OODFLOW_MIRRORS": fake.parent.parent.as_uri(),
+        "OODFLOW_MIRRORS_ONLY": "1",
+        "OODFLOW_CHECKSUMS": str(pins),
+    }
+    snakemake(tmp_path / "w", target, *config, cores=1, env=env)
+    assert _sha256(tmp_path / "w" / target) == _sha256(fake)
+    offline = {"OODFLOW_MIRRORS": "", "OODFLOW_MIRRORS_ONLY": "1", "OODFLOW_CHECKSUMS": str(pins)}
+    proc = snakemake(tmp_path / "o", target, *config, cores=1, env=offline, check=False)
+    log = (tmp_path / "o" / f"logs/weights/{NAME}/download_{FILE}.log").read_text()
+    assert proc.returncode != 0 and f"{NAME}/{FILE}: no URL" in log and not (tmp_path / "o" / target).exists()
