@@ -26,6 +26,7 @@ from oodflow.steps import (
     uses_gan,
 )
 from oodflow.data.catalog import gan_dataset
+from oodflow.models.weights import WEIGHTS, config_weights, weights_file, weights_for
 from oodflow.gan import format_sigma
 from oodflow import cluster
 from oodflow.devices import count_without_torch
@@ -115,6 +116,15 @@ USES_AUX = uses_aux(config)
 AUX_SETS = ["aux"] if BENCHMARK.source is None or USES_AUX else []
 # The catalog datasets this config needs (the `datasets` target; `python -m oodflow.datasets`).
 CATALOG_DATASETS = catalog_datasets(config)
+# The pretrained weights files its runs read (rule download_weights; also in the `datasets` target).
+CONFIG_WEIGHTS = config_weights(config)
+
+
+def weights_input(spec):
+    """``{"weights": file}`` for a run whose model_args ask for pretrained weights, else ``{}``.
+    ancient(): a `dvc pull` of resources/weights must not retrain."""
+    name = weights_for(spec["model"], spec["model_args"])
+    return {} if name is None else {"weights": ancient(str(weights_file(name)))}
 
 
 def dataset_folders(ds):
@@ -339,7 +349,7 @@ def train_inputs(wildcards):
     if spec.get("hpo") is not None:
         inputs["best"] = f"{OUT}/hpo/{wildcards.run}/best.json"
         inputs["holdout"] = f"{OUT}/hpo/{wildcards.run}/holdout.npz"
-    return inputs
+    return {**inputs, **weights_input(spec)}
 
 
 def hpo_inputs(wildcards):
@@ -352,7 +362,7 @@ def hpo_inputs(wildcards):
     }
     if spec["init_from"] is not None:
         inputs["init"] = f"{OUT}/runs/{spec['init_from']}/model.pt"
-    return inputs
+    return {**inputs, **weights_input(spec)}
 
 
 def hpo_study_db(wildcards):

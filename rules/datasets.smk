@@ -39,8 +39,28 @@ rule prepare_dataset:
         "../scripts/prepare_dataset.py"
 
 
+# Pretrained weights (oodflow.models.weights): one verified download per file, through the same
+# path as the datasets (mirrors as <base>/<name>/<file>, OODFLOW_MIRRORS_ONLY, pinned sha256);
+# every job that builds a `pretrained: true` model reads the file. DVC versions resources/weights/.
+rule download_weights:
+    output:
+        "resources/weights/{weights}/{filename}",
+    log:
+        "logs/weights/{weights}/download_{filename}.log",
+    wildcard_constraints:
+        weights="|".join(WEIGHTS.names()),
+    conda:
+        "../envs/oodflow.yaml"
+    threads: 1
+    params:
+        smoke=config.get("smoke", False),
+    script:
+        "../scripts/download_weights.py"
+
+
 # Every catalog dataset the config needs, downloaded and prepared (then version them with
 # `python -m oodflow.datasets track <config>`): `snakemake --cores 4 datasets --configfile ...`.
 rule datasets:
     input:
         [folder for ds in CATALOG_DATASETS for folder in dataset_folders(ds).values()],
+        [str(weights_file(name)) for name in CONFIG_WEIGHTS],

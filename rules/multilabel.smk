@@ -188,6 +188,8 @@ if ML is not None:
                     for c, v in ML_CANDIDATES.items()
                 },
                 data_train=f"{ML_OUT}/data/train.npz",
+                # the model at initialisation reads the pretrained weights (if it has any)
+                **({} if ML_SEL["trained"] else weights_input(ML["runs"][ML_SEL["run"]])),
             output:
                 **{
                     f"cache_{c}": f"{ML_OUT}/oe_selection/{v}.npz"

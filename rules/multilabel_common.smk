@@ -67,4 +67,4 @@ if ML is not None:
         inputs = {"train": f"{ML_OUT}/data/train.npz", "val": f"{ML_OUT}/data/val.npz"}
         if ml_uses_oe(config, wildcards.mlrun):
             inputs["oe"] = f"{ML_OUT}/data/oe/{ML['benchmark']['oe_set']}.npz"
-        return inputs
+        return {**inputs, **weights_input(ML["runs"][wildcards.mlrun])}

@@ -19,4 +19,5 @@ steps.hpo(
     sm.params.checkpoint,
     threads=sm.threads,
     init_pt=sm.input.get("init"),
+    weights=sm.input.get("weights"),
 )

@@ -11,4 +11,6 @@ sm = snakemake  # noqa: F821
 run = sm.wildcards.get("mlrun") or sm.config["multilabel"]["oe_selection"]["run"]
 data = {k[len("data_") :]: v for k, v in sm.input.items() if k.startswith("data_")}
 outs = {k[len("cache_") :]: v for k, v in sm.output.items() if k.startswith("cache_")}
-steps.extract(sm.config, run, sm.input.get("model"), data, outs, threads=sm.threads)
+steps.extract(
+    sm.config, run, sm.input.get("model"), data, outs, threads=sm.threads, weights=sm.input.get("weights")
+)

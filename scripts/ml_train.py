@@ -18,4 +18,5 @@ steps.train(
     sm.params.checkpoint,
     oe_npz=sm.input.get("oe"),
     threads=sm.threads,
+    weights=sm.input.get("weights"),
 )

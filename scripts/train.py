@@ -21,4 +21,5 @@ steps.train(
     init_pt=sm.input.get("init"),
     best_json=sm.input.get("best"),
     holdout_npz=sm.input.get("holdout"),
+    weights=sm.input.get("weights"),
 )

@@ -161,7 +161,30 @@ def validate(config: Mapping[str, Any], schema: dict | None = None) -> dict:
     from oodflow.multilabel.config import check_section
 
     check_section(cfg)  # the multi-label sub-workflow (section `multilabel`, absent: off)
+    _check_pretrained(cfg)
     return cfg
+
+
+def _check_pretrained(cfg: dict) -> None:
+    """``model_args.pretrained`` needs a weights catalog entry for the model; the weights file itself
+    is supplied by the workflow (rule download_weights), never named in ``model_args``."""
+    from oodflow.models.weights import weights_for
+
+    runs = [("runs", cfg["runs"]), ("multilabel.runs", (cfg.get("multilabel") or {}).get("runs", {}))]
+    for where, specs in runs:
+        for run, spec in specs.items():
+            args = spec.get("model_args", {})
+            if "weights" in args:
+                raise ConfigError(
+                    f"config error at {where}.{run}.model_args.weights: not a model argument; set "
+                    "pretrained: true and the workflow reads the weights catalog's file"
+                )
+            try:
+                weights_for(spec["model"], args)
+            except KeyError as err:
+                raise ConfigError(
+                    f"config error at {where}.{run}.model_args.pretrained: {err.args[0]}"
+                ) from None
 
 
 def _schema_check(validator, cfg: dict) -> None:

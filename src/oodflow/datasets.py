@@ -11,7 +11,9 @@ rules use. Per dataset ``resources/datasets/<name>/``, the versioned folders are
 verified upstream files), ``prepared/`` (the common prepared form) and, for list-form datasets whose
 prepared form names image files, ``raw/`` (the unpacked upstream layout the paths point into). The
 rules read them as ``ancient()`` inputs, so a ``dvc pull`` (which gives files fresh mtimes) makes
-Snakemake rebuild nothing.
+Snakemake rebuild nothing. The pretrained weights files the config's runs read
+(:func:`oodflow.models.weights.config_weights`) are versioned the same way: one folder
+``resources/weights/<name>/`` each.
 """
 
 from __future__ import annotations
@@ -78,6 +80,14 @@ def config_datasets(config_path: str | Path) -> list[str]:
     from oodflow.steps import catalog_datasets
 
     return catalog_datasets(load(config_path))
+
+
+def config_weights(config_path: str | Path) -> list[str]:
+    """The pretrained weights entries the config file's runs read (validated first)."""
+    from oodflow.config import load
+    from oodflow.models.weights import config_weights as needed
+
+    return needed(load(config_path))
 
 
 def _tree_size(path: Path) -> int:
@@ -172,7 +182,8 @@ def _check_dvc_repo(dvc: str, workdir: Path) -> None:
 
 
 def track(config_path: str | Path, workdir: str | Path = ".", dvc: str | None = None) -> TrackResult:
-    """``dvc add`` (one call) every complete versioned folder of the datasets the config needs.
+    """``dvc add`` (one call) every complete versioned folder of the datasets the config needs, and
+    the folder of every pretrained weights file its runs read (``resources/weights/<name>``).
 
     Incomplete or missing folders are skipped and reported. ``dvc add`` writes ``<folder>.dvc``
     beside each folder (and a ``.gitignore`` entry, unless git already ignores the folder, as this
@@ -182,8 +193,11 @@ def track(config_path: str | Path, workdir: str | Path = ".", dvc: str | None = 
         TrackError: no ``dvc``; ``workdir`` is not in a DVC repository; nothing is complete;
             ``dvc add`` failed.
     """
+    from oodflow.models.weights import weights_file
+
     workdir = Path(workdir)
     names = config_datasets(config_path)
+    weights = config_weights(config_path)
     dvc = _find_dvc(dvc)
     _check_dvc_repo(dvc, workdir)
     added, skipped = [], []
@@ -196,7 +210,13 @@ def track(config_path: str | Path, workdir: str | Path = ".", dvc: str | None = 
             else:
                 missing = "missing" if not (workdir / path).exists() else "incomplete"
                 skipped.append((path, missing))
-    if not names:
+    for name in weights:  # one verified file per folder: complete when it is there
+        file = weights_file(name)
+        if (workdir / file).is_file():
+            added.append(file.parent.as_posix())
+        else:
+            skipped.append((file.parent.as_posix(), "missing"))
+    if not names and not weights:
         raise TrackError(f"nothing to track: {config_path} needs no catalog dataset (embedded benchmark)")
     if not added:
         raise TrackError(

@@ -10,7 +10,11 @@ to recover.
 
 Resources without a published checksum are checked against :class:`PinnedChecksums`, a committed
 ``config/checksums.json`` manifest: the first verified download pins its sha256 and every later
-download must match it (trust on first use, made reproducible by committing the manifest).
+download must match it (trust on first use, made reproducible by committing the manifest). Where
+upstream publishes only a prefix of the sha256 (torchvision embeds the first 8 hex digits in its
+weight file names, e.g. ``resnet50-0676ba61.pth``), the first download must also match that prefix
+before it is pinned; once pinned, the full pinned sha256 is what every later download is checked
+against (a manifest that pins another file, such as a smoke run's fakes, is an explicit choice).
 ``file://`` URLs work like any other, which makes local mirrors easy.
 """
 
@@ -46,10 +50,11 @@ CHUNK = 1 << 20
 USER_AGENT = "oodflow-downloader/1 (Python urllib)"
 _TRANSIENT_HTTP = {408, 425, 429}
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_HEX_PREFIX = re.compile(r"[0-9a-f]{1,64}")
 
 RECOVERY_HINTS = (
     "To recover: retry later if the failure was a transient network error; "
-    "add another mirror to the resource's urls in the dataset catalog; "
+    "add another mirror to the resource's urls in the {kind} catalog (or set OODFLOW_MIRRORS); "
     "or run `dvc pull` if a DVC remote holds the data."
 )
 
@@ -58,18 +63,22 @@ class DownloadError(RuntimeError):
     """No URL of a resource delivered a complete file with the expected checksum.
 
     Attributes:
-        dataset: the dataset the resource belongs to.
+        dataset: the catalog entry the resource belongs to (a dataset, or a weights entry).
         filename: the resource's file name.
         failures: ``(url, reason)`` for every URL tried, in order.
+        kind: what ``dataset`` names, for the message: ``"dataset"`` or ``"weights"``.
     """
 
-    def __init__(self, dataset: str, filename: str, failures: list[tuple[str, str]]) -> None:
+    def __init__(
+        self, dataset: str, filename: str, failures: list[tuple[str, str]], kind: str = "dataset"
+    ) -> None:
         self.dataset = dataset
         self.filename = filename
         self.failures = list(failures)
-        lines = [f"could not download '{filename}' of dataset '{dataset}'; URLs tried:"]
+        self.kind = kind
+        lines = [f"could not download '{filename}' of {kind} '{dataset}'; URLs tried:"]
         lines += [f"  - {url}: {reason}" for url, reason in self.failures]
-        lines.append(RECOVERY_HINTS)
+        lines.append(RECOVERY_HINTS.format(kind=kind))
         super().__init__("\n".join(lines))
 
 
@@ -189,14 +198,28 @@ def _expected(resource: Resource, pinned: str | None) -> dict[str, str]:
     return expected
 
 
-def _mismatches(path: Path, expected: dict[str, str]) -> list[str]:
-    """Descriptions of every checksum of ``path`` that differs from ``expected``."""
-    actual = _digests(path, sorted(expected))
-    return [
+def _prefix(resource: Resource, expected: dict[str, str]) -> str | None:
+    """The published sha256 prefix to check: only when no full checksum (published or pinned) is."""
+    if expected or not resource.sha256_prefix:
+        return None
+    prefix = resource.sha256_prefix.lower()
+    if not _HEX_PREFIX.fullmatch(prefix):
+        raise ValueError(f"{resource.filename}: sha256_prefix {resource.sha256_prefix!r} is not hex")
+    return prefix
+
+
+def _mismatches(path: Path, expected: dict[str, str], prefix: str | None = None) -> list[str]:
+    """Descriptions of every checksum of ``path`` that differs from ``expected`` (and, given a
+    ``prefix``, of a sha256 that does not start with it)."""
+    actual = _digests(path, sorted({*expected, *(["sha256"] if prefix else [])}))
+    found = [
         f"{name} mismatch: expected {want}, actual {actual[name]}"
         for name, want in sorted(expected.items())
         if actual[name] != want
     ]
+    if prefix and not actual["sha256"].startswith(prefix):
+        found.append(f"sha256 prefix mismatch: expected {prefix}..., actual {actual['sha256']}")
+    return found
 
 
 # ---------------------------------------------------------------------------------------- transfer
@@ -260,6 +283,7 @@ def fetch(
     timeout: float = 60,
     progress: bool = True,
     pins: PinnedChecksums | None = None,
+    kind: str = "dataset",
 ) -> Path:
     """Download ``resource`` into ``dest_dir/resource.filename``, verified, and return that path.
 
@@ -273,11 +297,12 @@ def fetch(
         progress: show a tqdm progress bar.
         pins: the pinned-checksum manifest used when ``resource`` has neither md5 nor sha256;
             ``None`` means the repository's :data:`DEFAULT_MANIFEST`.
+        kind: what ``dataset`` names, for messages (``"dataset"``, ``"weights"``).
 
     An existing file at the destination that verifies is returned without downloading; one that
     does not verify (or cannot be verified: no checksum and no pin) is removed and downloaded again.
-    Without a published checksum, a pinned sha256 is verified; with no pin yet, the sha256 of the
-    completed download is pinned.
+    Without a published checksum, a pinned sha256 is verified; with no pin yet, the download must
+    match the published ``sha256_prefix`` if there is one, and its sha256 is then pinned.
 
     Raises:
         DownloadError: if no URL delivered a complete file with the expected checksum; nothing is
@@ -292,6 +317,15 @@ def fetch(
     checksummed = bool(resource.md5 or resource.sha256)
     pinned = None if checksummed else pins.get(dataset, resource.filename)
     expected = _expected(resource, pinned)
+    prefix = _prefix(resource, expected)
+    if pinned and resource.sha256_prefix and not pinned.startswith(resource.sha256_prefix.lower()):
+        log.warning(
+            "%s: the sha256 of %s pinned in %s does not start with the published prefix %s; checking the pin",
+            dataset,
+            resource.filename,
+            pins.path,
+            resource.sha256_prefix,
+        )
     target = Path(dest_dir) / resource.filename
 
     if target.is_file():
@@ -304,7 +338,9 @@ def fetch(
     failures: list[tuple[str, str]] = []
     with atomic_path(target) as tmp:
         for url in resource.urls:
-            reason = _try_url(url, tmp, resource, expected, dataset, retries, backoff, timeout, progress)
+            reason = _try_url(
+                url, tmp, resource, expected, prefix, dataset, retries, backoff, timeout, progress
+            )
             if reason is None:
                 break
             if pinned:
@@ -312,7 +348,7 @@ def fetch(
             failures.append((url, reason))
             log.warning("%s: %s failed: %s", dataset, url, reason)
         else:
-            raise DownloadError(dataset, resource.filename, failures)
+            raise DownloadError(dataset, resource.filename, failures, kind=kind)
         actual_sha256 = None if expected else sha256_file(tmp)
     if actual_sha256 is not None:
         pins.pin(dataset, resource.filename, actual_sha256)
@@ -325,6 +361,7 @@ def _try_url(
     tmp: Path,
     resource: Resource,
     expected: dict[str, str],
+    prefix: str | None,
     dataset: str,
     retries: int,
     backoff: float,
@@ -345,6 +382,6 @@ def _try_url(
             if attempt < retries:
                 log.warning("%s: %s: %s; retrying", dataset, url, err)
             continue
-        mismatches = _mismatches(tmp, expected) if expected else []
+        mismatches = _mismatches(tmp, expected, prefix) if expected or prefix else []
         return "; ".join(mismatches) if mismatches else None
     return reason

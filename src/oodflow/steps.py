@@ -324,6 +324,7 @@ def train(
     init_pt: str | None = None,
     best_json: str | None = None,
     holdout_npz: str | None = None,
+    weights: str | None = None,
 ) -> None:
     """Train one run; resumes from ``checkpoint_path`` if a previous attempt was killed.
 
@@ -331,6 +332,8 @@ def train(
     final checkpoint of the run this one fine-tunes (``init_from``). A run with an ``hpo`` block
     needs its search's ``best_json`` (whose parameters are merged into the run before training, so
     the checkpoint's config records them) and ``holdout_npz`` (aux images it must not train on).
+    ``weights`` is the pretrained weights file of a run with ``model_args.pretrained`` (rule
+    download_weights).
     """
     from oodflow import checkpoint, training
     from oodflow.config import check_parameters
@@ -363,6 +366,7 @@ def train(
         log=_log,
         aux_split=aux,
         init_state=checkpoint.load(init_pt)["model"] if init_pt else None,
+        weights=weights,
     )
     _log(f"trained {run} on {device} in {time.perf_counter() - start:.1f} s")
     meta = {
@@ -439,6 +443,7 @@ def hpo(
     checkpoint_path: str,
     threads: int = 1,
     init_pt: str | None = None,
+    weights: str | None = None,
 ) -> None:
     """Optuna search of ``run``'s ``hpo.params`` (see :mod:`oodflow.hpo`); resumes a stored study.
 
@@ -453,7 +458,7 @@ def hpo(
     ``aux_npz`` and ``n_aux``, its size as a 1-element array), ``history`` and ``importance``
     (PNG) to paths. ``study_db`` is the SQLite file used unless ``hpo.storage`` names another
     storage; ``checkpoint_path`` lets a killed trial's training resume (the resumed study proposes
-    the same parameters again).
+    the same parameters again). ``weights``: the pretrained weights file of a ``pretrained`` model.
     """
     import torch
 
@@ -504,6 +509,7 @@ def hpo(
             log=_log,
             aux_split=aux_train,
             init_state=init_state,
+            weights=weights,
         )
         Path(checkpoint_path).unlink(missing_ok=True)  # the trial's training is done
 
@@ -1000,17 +1006,41 @@ def download(dataset: str, filename: str, out: str, smoke: bool = False) -> None
     ``smoke``, the smoke mirror of fakes and its checksums). ``OODFLOW_CHECKSUMS`` points the
     pinned-sha256 manifest elsewhere than ``config/checksums.json``.
     """
+    from oodflow.data.catalog import DATASETS, resource
+
+    fetch_resource(resource(DATASETS.get(dataset), filename), dataset, out, smoke=smoke)
+
+
+def download_weights(name: str, out: str, smoke: bool = False) -> None:
+    """Fetch the file of weights-catalog entry ``name`` (:data:`oodflow.models.weights.WEIGHTS`) to
+    ``out``, through the same verified path and environment as :func:`download` (mirror layout
+    ``<base>/<name>/<filename>``; with ``smoke``, the fake of the smoke mirror)."""
+    from oodflow.models.weights import WEIGHTS
+
+    fetch_resource(WEIGHTS.get(name).resource, name, out, kind="weights", smoke=smoke)
+
+
+def fetch_resource(res, name: str, out: str, kind: str = "dataset", smoke: bool = False) -> None:
+    """Fetch catalog resource ``res`` of entry ``name`` (a dataset or a weights entry, ``kind``) to
+    ``out``: the URLs of :func:`oodflow.mirrors.sources`, the pinned-checksum manifest of
+    ``OODFLOW_CHECKSUMS`` (default ``config/checksums.json``), :func:`oodflow.download.fetch`. The
+    one download path of the workflow.
+
+    Raises:
+        oodflow.mirrors.MirrorError: no URL to try, or a smoke mirror where it must not serve.
+        oodflow.download.DownloadError: no URL delivered a verified file.
+        ValueError: ``out`` is not ``<folder>/<res.filename>``.
+    """
     import os
 
-    from oodflow.data.catalog import DATASETS, resource
     from oodflow.download import DEFAULT_MANIFEST, PinnedChecksums, fetch
     from oodflow.mirrors import sources
 
-    res = sources(resource(DATASETS.get(dataset), filename), dataset, smoke=smoke)
+    if Path(out).name != res.filename:
+        raise ValueError(f"{kind} '{name}' has the file '{res.filename}', not '{Path(out).name}'")
+    res = sources(res, name, smoke=smoke)
     pins = PinnedChecksums(os.environ.get("OODFLOW_CHECKSUMS", DEFAULT_MANIFEST))
-    path = fetch(res, Path(out).parent, dataset=dataset, pins=pins)
-    if path != Path(out):
-        raise RuntimeError(f"fetch wrote {path}, expected {out}")
+    fetch(res, Path(out).parent, dataset=name, pins=pins, kind=kind)
 
 
 def prepare(

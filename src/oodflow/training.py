@@ -24,7 +24,7 @@ from oodflow import checkpoint
 from oodflow.data import BENCHMARKS
 from oodflow.methods import build_method
 from oodflow.methods.views import make_view
-from oodflow.models import build_model
+from oodflow.models import build_model, rebuild_args
 from oodflow.seeding import derive_seed
 
 LOG_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc")
@@ -140,8 +140,12 @@ def train(
     log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr),
     aux_split: Split | None = None,
     init_state: Mapping[str, torch.Tensor] | None = None,
+    weights: str | Path | None = None,
 ) -> tuple[nn.Module, list[dict[str, float]]]:
     """Train ``config["run"]`` and return (model, per-epoch log rows).
+
+    ``weights`` is the pretrained weights file of a run whose ``model_args`` set ``pretrained``
+    (:func:`oodflow.models.build_model`).
 
     ``config`` is everything that determines the result (``seed``, ``run`` and the benchmark); it is
     stored in every checkpoint, and a checkpoint is resumed only if its config is equal.
@@ -168,7 +172,9 @@ def train(
     policy = BENCHMARKS.get(config["benchmark"]["name"]).augment
     in_channels = train_split.x.shape[1]
     torch.manual_seed(derive_seed(seed, "init"))
-    model = build_model(run["model"], num_classes=num_classes, in_channels=in_channels, **run["model_args"])
+    model = build_model(
+        run["model"], num_classes=num_classes, in_channels=in_channels, weights=weights, **run["model_args"]
+    )
     if init_state is not None:
         model.load_state_dict(init_state)
     model.to(device)
@@ -309,7 +315,7 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[nn
             run["model"],
             num_classes=meta["num_classes"],
             in_channels=meta["in_channels"],
-            **run["model_args"],
+            **rebuild_args(run["model_args"]),
         )
         model.load_state_dict(payload["model"])
     except (KeyError, RuntimeError) as err:

@@ -37,6 +37,9 @@ class Resource:
         md5 / sha256: the published checksum, if any; with neither, the sha256 pinned in
             ``config/checksums.json`` is checked (and pinned on the first verified download).
         size: expected size in bytes when known (for progress bars and early truncation errors).
+        sha256_prefix: a published prefix of the sha256 where only that is published (torchvision
+            embeds 8 hex digits in its weight file names); checked before the first download is
+            pinned.
     """
 
     filename: str
@@ -44,6 +47,7 @@ class Resource:
     md5: str | None = None
     sha256: str | None = None
     size: int | None = None
+    sha256_prefix: str | None = None
 
 
 @dataclass(frozen=True)

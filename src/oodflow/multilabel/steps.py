@@ -215,8 +215,10 @@ def train(
     checkpoint_path: str,
     oe_npz: str | None = None,
     threads: int = 1,
+    weights: str | None = None,
 ) -> None:
-    """Train multi-label run ``run`` (resumes from ``checkpoint_path``); ``oe_npz``: the OE pool."""
+    """Train multi-label run ``run`` (resumes from ``checkpoint_path``); ``oe_npz``: the OE pool,
+    ``weights``: the pretrained weights file of a ``pretrained`` model (rule download_weights)."""
     import torch
 
     from oodflow import checkpoint
@@ -240,6 +242,7 @@ def train(
         augment_policy=bench.augment,
         oe=oe,
         log=_log,
+        weights=weights,
     )
     _log(f"trained {run} on {device} in {time.perf_counter() - start:.1f} s")
     meta = {"num_classes": bench.num_labels, "in_channels": int(x_tr.shape[1]), "benchmark": bench.name}
@@ -252,20 +255,33 @@ def train(
     Path(checkpoint_path).unlink(missing_ok=True)
 
 
-def _model(config: Mapping[str, Any], run: str, model_pt: str | None, device):
+def _model(config: Mapping[str, Any], run: str, model_pt: str | None, device, weights: str | None = None):
     """A run's trained model, or (``model_pt`` None) its model at initialisation: the seeded init,
-    with pretrained weights where its ``model_args`` ask for them (OE selection, methods.md 1.4)."""
+    with the pretrained weights of the file ``weights`` where its ``model_args`` ask for them (OE
+    selection: EDGE's dilation distance on backbone features, ``oe.py``)."""
     import torch
 
     from oodflow import checkpoint
-    from oodflow.models import build_model
+    from oodflow.models import build_model, rebuild_args
     from oodflow.seeding import derive_seed
 
     spec, bench = config["multilabel"]["runs"][run], ml_benchmark(config)
     torch.manual_seed(derive_seed(config["seed"], "init"))
-    model = build_model(
-        spec["model"], num_classes=bench.num_labels, in_channels=bench.channels, **spec["model_args"]
-    )
+    if model_pt is None:
+        model = build_model(
+            spec["model"],
+            num_classes=bench.num_labels,
+            in_channels=bench.channels,
+            weights=weights,
+            **spec["model_args"],
+        )
+    else:  # the checkpoint replaces every weight: no weights file needed
+        model = build_model(
+            spec["model"],
+            num_classes=bench.num_labels,
+            in_channels=bench.channels,
+            **rebuild_args(spec["model_args"]),
+        )
     if model_pt is not None:
         model.load_state_dict(checkpoint.load(model_pt)["model"])
     return model.to(device).eval()
@@ -278,11 +294,13 @@ def extract(
     data: Mapping[str, str],
     outs: Mapping[str, str],
     threads: int = 1,
+    weights: str | None = None,
 ) -> None:
     """Extract once, score many: logits, features and targets of every set (``data``: key -> npz,
     ``outs``: key -> cache npz), the model loaded once. With ``benchmark.eval_transform:
     random_train`` (QUIRK of EDGE's eval.py) the training augmentation is applied at evaluation,
-    drawn from a generator seeded by (seed, run, set)."""
+    drawn from a generator seeded by (seed, run, set). Without ``model_pt`` (the model at
+    initialisation), ``weights`` is the pretrained weights file a ``pretrained`` model reads."""
     import torch
 
     from oodflow.multilabel.training import extract as forward
@@ -291,7 +309,7 @@ def extract(
 
     configure_determinism(threads)
     device = resolve_device(config["device"])
-    model, bench = _model(config, run, model_pt, device), ml_benchmark(config)
+    model, bench = _model(config, run, model_pt, device, weights), ml_benchmark(config)
     head_w, head_b = (p.detach().cpu().numpy() for p in (model.head.weight, model.head.bias))
     random_eval = config["multilabel"]["benchmark"]["eval_transform"] == "random_train"
     for key, path in data.items():

@@ -77,8 +77,11 @@ def train_ml(
     augment_policy: str = "shift",
     oe: torch.Tensor | None = None,
     log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr),
+    weights: str | Path | None = None,
 ) -> tuple[nn.Module, list[dict[str, float]]]:
     """Train ``config["run"]`` on ``train = (x, multi-hot y)``; return (model, per-epoch rows).
+
+    ``weights``: the pretrained weights file of a ``pretrained`` model (:func:`oodflow.models.build_model`).
 
     ``oe`` holds the OE images of objectives that use them: each epoch they are permuted and cycled,
     ``oe_batch_size`` per step. ``select: best_val_map`` returns the weights of the epoch with the
@@ -88,7 +91,11 @@ def train_ml(
     x_train, y_train = train
     torch.manual_seed(derive_seed(seed, "init"))
     model = build_model(
-        run["model"], num_classes=num_labels, in_channels=x_train.shape[1], **run["model_args"]
+        run["model"],
+        num_classes=num_labels,
+        in_channels=x_train.shape[1],
+        weights=weights,
+        **run["model_args"],
     )
     model.to(device)
     objective = build_objective(run["objective"], **run["objective_args"])
