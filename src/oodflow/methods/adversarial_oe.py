@@ -55,7 +55,11 @@ class AdversarialOutlierExposure(OutlierExposure):
         raw_outliers: QUIRK of the reference: feed outliers to the model as raw [0, 1] pixels
             (``x_aux * std + mean``) while ID inputs stay normalised.
         grad_wrt_inliers, clip_start_only: QUIRK flags of PGD/MI-FGSM; shared_noise: QUIRK flag of
-            ``eps_gauss`` (see :mod:`oodflow.attacks.outlier`).
+            ``eps_gauss`` (see :mod:`oodflow.attacks.outlier`). ``grad_wrt_inliers`` needs ID and
+            outlier batches of one shape, so with it the method sets ``skip_partial_batch`` and the
+            training loop skips each epoch's last, partial ID batch, as the reference's loop does
+            (2mey10/Adversarial-OE ``logic/training.py`` breaks on the partial batch; its aux_batch_size
+            must then equal the run's batch_size).
         seed: offset of the attack generator's seed.
     """
 
@@ -107,6 +111,7 @@ class AdversarialOutlierExposure(OutlierExposure):
         self.attack_name = attack
         self.attack = build_attack(attack, **params)
         self.raw_outliers = bool(raw_outliers)
+        self.skip_partial_batch = bool(grad_wrt_inliers)
         self.mean = None if mean is None else tuple(float(m) for m in mean)
         self.std = None if std is None else tuple(float(s) for s in std)
         self.seed = int(seed)
