@@ -246,11 +246,52 @@ def test_odin_matches_pytorch_ood():
     torch, det = torch_and_ood()
     model = tiny_model(torch).eval()
     x = torch.randn(32, 6, dtype=torch.float64)
-    ours = build_score("odin", temperature=1000.0, epsilon=0.01).score_inputs(model, x)
+    std = [0.2]  # one channel of 6 features: pytorch-ood divides the signed gradient by norm_std
+    ours = build_score("odin", temperature=1000.0, epsilon=0.01).set_normalisation([0.5], std)
+    theirs = det.ODIN(model, eps=0.01, temperature=1000.0, norm_std=std).predict(x)
+    np.testing.assert_allclose(ours.score_inputs(model, x).numpy(), -theirs.detach().numpy(), rtol=1e-12)
+    # without a normalisation the inputs are pixels (std 1), pytorch-ood without norm_std
+    plain = build_score("odin", temperature=1000.0, epsilon=0.01).score_inputs(model, x)
     theirs = det.ODIN(model, eps=0.01, temperature=1000.0).predict(x)
-    np.testing.assert_allclose(ours.numpy(), -theirs.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(plain.numpy(), -theirs.detach().numpy(), rtol=1e-12)
     with pytest.raises(TypeError, match="needs the network"):
         build_score("odin").score(logits_cache([[1.0, 2.0]]))
+
+
+def test_odin_with_eps_in_pixels_equals_the_official_formula_on_cifar_normalised_inputs():
+    """Liang et al.: the pixel image v is moved by eps along the sign of grad_v log S_yhat(v; T) and the
+    score is the max tempered softmax there. The model sees x = (v - mean) / std, so on its normalised
+    inputs the step is eps / std per channel: x~ = x - (eps / std) * sign(-grad_x log S_yhat)."""
+    torch, _ = torch_and_ood()
+    from oodflow.data import BENCHMARKS
+
+    bench = BENCHMARKS.get("cifar10")
+    mean = torch.tensor(bench.mean, dtype=torch.float64).reshape(1, 3, 1, 1)
+    std = torch.tensor(bench.std, dtype=torch.float64).reshape(1, 3, 1, 1)
+    torch.manual_seed(3)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 5)).double().eval()
+    v = torch.rand(16, 3, 4, 4, dtype=torch.float64)  # pixels in [0, 1]
+    eps, T = 0.0014, 1000.0
+
+    # oracle in pixel space: the network on pixels is net((v - mean) / std)
+    vv = v.clone().requires_grad_(True)
+    logits = net((vv - mean) / std) / T
+    log_s = logits.log_softmax(1).gather(1, logits.argmax(1, keepdim=True)).sum()
+    (grad,) = torch.autograd.grad(log_s, vv)
+    v_tilde = v - eps * torch.sign(-grad)
+    with torch.no_grad():
+        expected = (net((v_tilde - mean) / std) / T).softmax(1).max(1).values
+
+    odin = build_score("odin", temperature=T, epsilon=eps).set_normalisation(bench.mean, bench.std)
+    got = odin.score_inputs(net, (v - mean) / std)
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-15)
+    # the old behaviour (eps in normalised units) scores differently: the step is ~4x smaller on CIFAR
+    old = build_score("odin", temperature=T, epsilon=eps).score_inputs(net, (v - mean) / std)
+    assert not torch.allclose(old, expected, rtol=1e-9, atol=0)
+    with pytest.raises(ValueError, match="3 normalisation channels"):
+        odin.score_inputs(net, torch.zeros(2, 1, 4, 4, dtype=torch.float64))
+    with pytest.raises(ValueError, match="one finite std > 0 per mean"):
+        build_score("odin").set_normalisation([0.5, 0.5], [0.2, 0.0])
 
 
 # ------------------------------------------------------------------------ registry and cache
