@@ -163,7 +163,9 @@ def train(
     ``run["amp"]`` turns on mixed precision (autocast + GradScaler) when the device is CUDA.
     ``run["select"] == "min_train_loss"`` returns the weights of the epoch with the lowest mean
     training loss (PALM/ADAPT's checkpoint), not the last.
-    A method with ``skip_partial_batch`` true (AOE's ``grad_wrt_inliers`` quirk, whose step needs
+    With ``run["augment"]`` the outlier batches get the benchmark's augmentation too, unless the
+    method's ``augment_outliers`` is false (AOE's default: its reference never transforms the GAN
+    outliers). A method with ``skip_partial_batch`` true (AOE's ``grad_wrt_inliers`` quirk, whose step needs
     equal ID and outlier batches) skips the epoch's last, partial ID batch, as the reference loop
     does; the mean training loss and accuracy are then over the samples it trained on.
     """
@@ -185,6 +187,7 @@ def train(
         params += list(method.parameters())
     n_views = getattr(method, "n_views", 1)
     skip_partial = bool(getattr(method, "skip_partial_batch", False))
+    augment_aux = bool(getattr(method, "augment_outliers", True))
     select = run.get("select", "last")
     if select not in SELECTIONS:
         raise ValueError(f"unknown checkpoint selection '{select}'; valid: {', '.join(SELECTIONS)}")
@@ -245,7 +248,7 @@ def train(
                 step = i // run["batch_size"]
                 pick = aux_order[(torch.arange(aux_bs) + step * aux_bs) % len(aux_order)]
                 x_aux = aux_split.x[pick]
-                if run["augment"]:
+                if run["augment"] and augment_aux:
                     x_aux = augment(x_aux, policy, gen)
                 x_aux = x_aux.to(device)
             with torch.autocast("cuda", enabled=amp):
