@@ -374,6 +374,30 @@ def test_training_resumes_to_the_same_weights(tmp_path):
             assert torch.equal(a, b)
 
 
+def test_an_arpl_cs_epoch_makes_two_classifier_updates_per_batch(tmp_path, monkeypatch):
+    """ARPL's osr.py runs train_cs (D, G and classifier step per batch) and then the plain ARPL train
+    pass every epoch: 24 images in batches of 8 give 3 D, 3 G and 3 + 3 classifier updates, in that order."""
+    from oodflow.osr import methods
+    from oodflow.osr.train import train
+
+    calls, real_update = [], methods.update
+    monkeypatch.setattr(methods, "update", lambda opt, loss: (calls.append(opt), real_update(opt, loss)))
+    arrays, _ = osr_data.build("mnist5k", "F1", 0, train_per_class=4, test_per_class=1)
+    cfg = {"seed": 0, "benchmark": {"dataset": "mnist5k", "family": "F1", "trial": 0, "num_known": 6},
+           "method": "arpl_cs", "method_args": METHOD_DEFAULTS["arpl_cs"],
+           "train": {**TRAIN, "epochs": 1, "batch_size": 8, "augment": False}}  # fmt: skip
+    method, rows = train(
+        cfg, arrays, device=torch.device("cpu"), checkpoint_path=tmp_path / "a.pt", log=print
+    )
+    names = {id(opt): name for name, opt in method.optimizers.items()}
+    assert len(arrays["train_y"]) == 24
+    assert [names[id(o)] for o in calls] == ["discriminator", "generator", "net"] * 3 + ["net"] * 3
+    assert method.passes == ("confusing", "classifier")
+    assert {"confusing_loss", "confusing_fake_loss", "confusing_d_loss", "classifier_loss"} <= set(rows[0])
+    with pytest.raises(ValueError, match="ARPL\\+CS has no pass 'gan'"):
+        method.step("gan", torch.zeros(2, 3, 32, 32), torch.zeros(2, dtype=torch.long))
+
+
 # ------------------------------------------------------------------------------------------ report
 def _record(method, trial, auroc, dataset="mnist5k"):
     msp = {
