@@ -136,12 +136,38 @@ def test_knn_matches_sklearn_and_pytorch_ood():
     expected = -nn.kneighbors(unit(test.features), n_neighbors=5)[0][:, -1]
     knn = KNN(k=5).fit(train)
     np.testing.assert_allclose(knn.score(test), expected, atol=1e-7)
-    knn._block_entries = 3 * len(train)  # 3 queries per block: exercises the blocking
-    np.testing.assert_allclose(knn.score(test), expected, atol=1e-7)
     torch, det = torch_and_ood()
     theirs = det.KNN(None, k=5).fit_features(torch.from_numpy(train.features), torch.from_numpy(train.labels))
     theirs = theirs.predict_features(torch.from_numpy(test.features)).numpy()
     np.testing.assert_allclose(knn.score(test), -theirs, atol=1e-7)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_knn_multi_block_query_path_equals_brute_force(backend, monkeypatch):
+    """3 queries per block over a test set that is not a multiple of 3 (the last block is partial):
+    every block's k-th distance equals a brute-force sort of the whole distance matrix."""
+    from oodflow import neighbours
+
+    train, test, _, _ = gaussian_problem(seed=5)
+    test = Cache(test.logits[:31], test.features[:31], test.labels[:31])
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)
+    q, b = unit(test.features), unit(train.features)
+    brute = np.sort(((q[:, None, :] - b[None, :, :]) ** 2).sum(-1), axis=1)[:, 6]  # k = 7
+    blocks = []
+    real = {"numpy": neighbours.kth_sqdist_numpy, "torch": neighbours.kth_sqdist_torch}[backend]
+
+    def spy(queries, bank, k, *args, **kwargs):
+        blocks.append(neighbours._block_rows(None, len(bank)))
+        return real(queries, bank, k, *args, **kwargs)
+
+    monkeypatch.setattr(neighbours, "BLOCK_ENTRIES", 3 * len(train))
+    monkeypatch.setattr(neighbours, f"kth_sqdist_{backend}", spy)
+    got = KNN(k=7, backend=backend).fit(train).score(test)
+    assert blocks == [3]  # 11 blocks of at most 3 queries
+    np.testing.assert_allclose(got, -np.sqrt(brute), atol=1e-6 if backend == "torch" else 1e-10)
+    # a query's result does not depend on which block it lands in
+    shifted = real(q[1:], b, 7, **({"device": "cpu"} if backend == "torch" else {}))
+    np.testing.assert_allclose(shifted, brute[1:], atol=1e-6 if backend == "torch" else 1e-10)
 
 
 def test_knn_rejects_k_larger_than_train_and_unfitted_use():
