@@ -225,3 +225,82 @@ def test_killed_aoe_run_resumes_to_identical_weights(test_config, tmp_path, monk
     changed, _ = _train(other, tmp_path / "other.pt")
     assert not all(torch.equal(ref_state[k], changed.state_dict()[k]) for k in ref_state)
     assert math.isfinite(rows[-1]["train_loss"])
+
+
+@pytest.mark.parametrize("grad_wrt_inliers", [True, False])
+def test_grad_wrt_inliers_skips_the_partial_last_id_batch(
+    test_config, tmp_path, monkeypatch, grad_wrt_inliers
+):
+    """40 ID samples in batches of 16 end with a partial batch of 8 that meets a full outlier batch of 16:
+    with the inlier-gradient quirk the reference loop skips it (its step needs equal shapes), else trained."""
+    config = _config(test_config, epochs=2)
+    args = {
+        "attack": "pgd",
+        "eps": 0.1,
+        "steps": 2,
+        "aux_batch_size": 16,
+        "grad_wrt_inliers": grad_wrt_inliers,
+    }
+    config["run"]["method_args"] = args
+    train, val, aux = _data()
+    train = training.Split(train.x[:40], train.y[:40])
+    from oodflow.methods.adversarial_oe import AdversarialOutlierExposure
+
+    sizes, real_call = [], AdversarialOutlierExposure.__call__
+
+    def spy(self, model, x, y, x_aux=None):
+        sizes.append((len(x), len(x_aux)))
+        return real_call(self, model, x, y, x_aux)
+
+    monkeypatch.setattr(AdversarialOutlierExposure, "__call__", spy)
+    _, rows = training.train(
+        config,
+        train,
+        val,
+        num_classes=10,
+        device=torch.device("cpu"),
+        checkpoint_path=tmp_path / "c.pt",
+        log=lambda m: None,
+        aux_split=aux,
+    )
+    per_epoch = [(16, 16), (16, 16)] + ([] if grad_wrt_inliers else [(8, 16)])
+    assert sizes == per_epoch * 2
+    assert all(math.isfinite(r["train_loss"]) and 0 <= r["train_acc"] <= 1 for r in rows)
+
+
+@pytest.mark.parametrize("augment_outliers", [None, True])
+def test_outlier_batches_are_not_augmented_unless_asked(test_config, tmp_path, monkeypatch, augment_outliers):
+    """With augment: true the ID batches are shifted; the reference never transforms its GAN outliers, so
+    by default every outlier row reaches the method exactly as stored (augment_outliers: true: shifted)."""
+    config = _config(test_config, epochs=1)
+    config["run"]["augment"] = True
+    if augment_outliers is not None:
+        config["run"]["method_args"]["augment_outliers"] = augment_outliers
+    train, val, aux = _data()
+    from oodflow.methods.adversarial_oe import AdversarialOutlierExposure
+
+    seen, real_call = [], AdversarialOutlierExposure.__call__
+
+    def spy(self, model, x, y, x_aux=None):
+        seen.append((x.clone(), x_aux.clone()))
+        return real_call(self, model, x, y, x_aux)
+
+    monkeypatch.setattr(AdversarialOutlierExposure, "__call__", spy)
+    training.train(
+        config,
+        train,
+        val,
+        num_classes=10,
+        device=torch.device("cpu"),
+        checkpoint_path=tmp_path / "c.pt",
+        log=lambda m: None,
+        aux_split=aux,
+    )
+    pool, id_pool = aux.x.flatten(1), train.x.flatten(1)
+
+    def stored(batch, rows):  # each row of the batch is one stored row, bit for bit
+        return all(bool((rows == r).all(1).any()) for r in batch.flatten(1))
+
+    assert len(seen) == 3 and not all(stored(x, id_pool) for x, _ in seen)  # ID batches are augmented
+    untouched = all(stored(x_aux, pool) for _, x_aux in seen)
+    assert untouched is (augment_outliers is None)

@@ -152,3 +152,81 @@ def test_cores_separates_trained_id_data_from_noise():
     score = CORES()
     s_id, s_ood = score.score_inputs(model, x_id).numpy(), score.score_inputs(model, noise).numpy()
     assert auroc(s_id, s_ood) > 0.9
+
+
+def _cores_oracle(model, x, top_classes=3, start="most_likely", combine="sum", layers=None):
+    """CORES re-derived from the description (module docstring; Tang et al. 2024) in numpy: the max
+    path starts at the ``top_classes`` most likely classes, the min path at the least likely one; at
+    each response layer, deepest first, the k most relevant channels under the link from the channels
+    kept one layer deeper; the layer score RM+ RF+ + RM- RF- (tau+ = 0, tau- = 1); summed over layers."""
+    import numpy as np
+
+    rls = model.response_layers()[: layers or None]
+    seen = {}
+    # clone: a later in-place ReLU would overwrite the response map
+    handles = [
+        rl.module.register_forward_hook(
+            lambda m, i, o, name=rl.name: seen.__setitem__(name, o.detach().clone().numpy())
+        )
+        for rl in rls
+    ]
+    with torch.no_grad():
+        logits = model.eval()(x).numpy()
+    for h in handles:
+        h.remove()
+    total = []
+    for n in range(len(x)):
+        ranked = list(np.argsort(-logits[n], kind="stable"))
+        max_sel = set(ranked[:top_classes] if start == "most_likely" else ranked[-top_classes:])
+        min_sel = {int(np.argmin(logits[n]))}
+        per_layer = []
+        for rl in rls:
+            link = rl.link.double().numpy()
+            k = max(1, round(0.125 * link.shape[1]))
+            max_sel = set(np.argsort(-link[sorted(max_sel)].sum(0), kind="stable")[:k])
+            min_sel = set(np.argsort(-link[sorted(min_sel)].sum(0), kind="stable")[:k])
+            resp = seen[rl.name][n].astype(np.float64)
+            big = resp.max(axis=(1, 2))[sorted(max_sel)]
+            small = -resp.min(axis=(1, 2))[sorted(min_sel)]
+            per_layer.append(
+                np.maximum(big, 0).mean() * (big > 0).mean()
+                + np.maximum(small - 1, 0).mean() * (small > 1).mean()
+            )
+        total.append(sum(per_layer) if combine == "sum" else float(np.prod(per_layer)))
+    return np.array(total)
+
+
+def test_cores_defaults_equal_the_description_and_each_choice_matters():
+    """Defaults top_classes = 3, all response layers, sum; the max path from the most likely classes.
+    Each alternative (least likely start, top-1, product, deepest layer only) gives other scores here,
+    so a change of any of them is caught."""
+    import numpy as np
+
+    score = CORES()
+    assert (score.top_classes, score.layers, score.combine, score.use_min) == (3, None, "sum", True)
+    torch.manual_seed(2)
+    model = build_model("small_cnn", num_classes=10, in_channels=1).eval()
+    x = torch.randn(12, 1, 28, 28)
+    assert len(model.response_layers()) == 2
+    expected = _cores_oracle(model, x)
+    np.testing.assert_allclose(score.score_inputs(model, x).numpy(), expected, rtol=1e-9, atol=1e-12)
+    for variant in (
+        {"start": "least_likely"},
+        {"top_classes": 1},
+        {"combine": "product"},
+        {"layers": 1},
+    ):
+        other = _cores_oracle(model, x, **variant)
+        assert np.abs(other - expected).max() > 1e-3 * np.abs(expected).max(), variant
+    # the parameters reach the computation (the oracle's variants are CORES's own options)
+    for params, variant in (
+        ({"top_classes": 1}, {"top_classes": 1}),
+        ({"combine": "product"}, {"combine": "product"}),
+        ({"layers": 1}, {"layers": 1}),
+    ):
+        np.testing.assert_allclose(
+            CORES(**params).score_inputs(model, x).numpy(),
+            _cores_oracle(model, x, **variant),
+            rtol=1e-9,
+            atol=1e-12,
+        )

@@ -68,6 +68,32 @@ def test_gradients_reach_the_model_only_through_the_loss_terms():
     assert model.scale.grad is not None and model.scale.grad != ce_only.scale.grad
 
 
+def test_energy_fine_tune_defaults_are_liu_et_al():
+    """energy_ood's train.py: lambda_E = 0.1, argparse margins m_in = -25, m_out = -7 (also by name)."""
+    method = EnergyFineTune()
+    assert (method.lam, method.m_in, method.m_out) == (0.1, -25.0, -7.0)
+    built = build_method("energy_ft")
+    assert isinstance(built, EnergyFineTune) and (built.lam, built.m_in, built.m_out) == (0.1, -25.0, -7.0)
+
+
+@pytest.mark.parametrize("lam", [0.1, 0.7, 0.0])
+def test_energy_fine_tune_loss_is_ce_plus_lambda_times_both_hinges(lam):
+    """L = CE(f(x_in), y) + lam * (mean relu(E_in - m_in)^2 + mean relu(m_out - E_out)^2), E = -lse f,
+    re-derived on random logits with both hinges active."""
+    g = torch.Generator().manual_seed(int(lam * 10))
+    table = torch.randn(7, 4, generator=g, dtype=torch.float64) * 3
+    model = Fixed(table)
+    x, y, x_aux = torch.arange(4.0), torch.tensor([0, 3, 1, 2]), torch.arange(4.0, 7.0)
+    m_in, m_out = -8.0, 1.0  # E_in is about -lse, -3 to -6 here: above m_in
+    loss, logits = EnergyFineTune(lam=lam, m_in=m_in, m_out=m_out)(model, x, y, x_aux)
+    e_in, e_out = -torch.logsumexp(table[:4], 1), -torch.logsumexp(table[4:], 1)
+    hinge = (e_in - m_in).clamp_min(0).pow(2).mean() + (m_out - e_out).clamp_min(0).pow(2).mean()
+    assert float((e_in - m_in).clamp_min(0).min()) > 0 and float((m_out - e_out).clamp_min(0).min()) > 0
+    expected = nn.functional.cross_entropy(table[:4], y) + lam * hinge
+    assert float(loss.detach()) == pytest.approx(float(expected), rel=1e-6)
+    assert torch.equal(logits.detach(), table[:4])
+
+
 def test_aux_methods_listed_for_the_workflow_and_need_outliers():
     assert AUX_METHODS == {n for n in METHODS.names() if METHODS.get(n).uses_aux}
     with pytest.raises(ValueError, match="auxiliary outliers"):

@@ -161,6 +161,39 @@ def test_tail_subsets_exclude_head_labels():
     assert tail_mask(y_test, order, 2).tolist() == [False, False, True, False]
 
 
+def test_head_labels_rank_by_the_evaluated_sets_counts_ties_higher_index_first(tmp_path):
+    """EDGE's get_id_auc ranks labels by their counts in the evaluated set, descending, ties broken
+    toward the higher label index (an ascending argsort reversed)."""
+    rng = np.random.default_rng(4)
+    y_test = (rng.random((60, 7)) < [0.5, 0.2, 0.5, 0.1, 0.2, 0.5, 0.3]).astype(np.int64)
+    y_test[:, 2] = y_test[:, 0]  # a tie between labels 0 and 2
+    counts = y_test.sum(0)
+    expected = sorted(range(7), key=lambda j: (-counts[j], -j))
+    assert head_labels(y_test).tolist() == expected
+    assert expected.index(2) < expected.index(0)
+    with pytest.raises(ValueError, match=r"\(N, C\) multi-hot"):
+        head_labels(np.ones(3))
+
+    # tail_frame ranks by the test set, not the (differently distributed) training set
+    from oodflow.io import save_npz
+    from oodflow.multilabel.report import tail_frame
+
+    y_train = np.zeros((10, 7), np.int64)
+    y_train[:, 3] = 1  # label 3 is the training head, rare in the test set
+    ids, ood = rng.normal(size=60), rng.normal(size=30)
+    save_npz(tmp_path / "s.npz", id=ids, far=ood)
+    save_npz(tmp_path / "c.npz", targets=y_test)
+    tail = {"j": [1], "scores": ["joint_energy"], "min_images": 2}
+    bench, runs = {"name": "b", "ood_sets": ["far"]}, {"r": {"objective": "bce"}}
+    config = {"multilabel": {"benchmark": bench, "runs": runs, "tail": tail}}
+    files, caches = {("r", "joint_energy"): str(tmp_path / "s.npz")}, {"r": str(tmp_path / "c.npz")}
+    frame = tail_frame(config, files, caches, y_train)
+    keep = y_test[:, expected[0]] == 0
+    assert set(frame.n_id) == {int(keep.sum())}
+    config["multilabel"]["tail"]["rank_by"] = "train"
+    assert set(tail_frame(config, files, caches, y_train).n_id) == {int((y_test[:, 3] == 0).sum())}
+
+
 # -------------------------------------------------------------------------------- OE selection
 def test_dilation_distance_equals_numpy_and_quirk_scales_by_sqrt_k():
     rng = np.random.default_rng(2)

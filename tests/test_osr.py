@@ -374,6 +374,30 @@ def test_training_resumes_to_the_same_weights(tmp_path):
             assert torch.equal(a, b)
 
 
+def test_an_arpl_cs_epoch_makes_two_classifier_updates_per_batch(tmp_path, monkeypatch):
+    """ARPL's osr.py runs train_cs (D, G and classifier step per batch) and then the plain ARPL train
+    pass every epoch: 24 images in batches of 8 give 3 D, 3 G and 3 + 3 classifier updates, in that order."""
+    from oodflow.osr import methods
+    from oodflow.osr.train import train
+
+    calls, real_update = [], methods.update
+    monkeypatch.setattr(methods, "update", lambda opt, loss: (calls.append(opt), real_update(opt, loss)))
+    arrays, _ = osr_data.build("mnist5k", "F1", 0, train_per_class=4, test_per_class=1)
+    cfg = {"seed": 0, "benchmark": {"dataset": "mnist5k", "family": "F1", "trial": 0, "num_known": 6},
+           "method": "arpl_cs", "method_args": METHOD_DEFAULTS["arpl_cs"],
+           "train": {**TRAIN, "epochs": 1, "batch_size": 8, "augment": False}}  # fmt: skip
+    method, rows = train(
+        cfg, arrays, device=torch.device("cpu"), checkpoint_path=tmp_path / "a.pt", log=print
+    )
+    names = {id(opt): name for name, opt in method.optimizers.items()}
+    assert len(arrays["train_y"]) == 24
+    assert [names[id(o)] for o in calls] == ["discriminator", "generator", "net"] * 3 + ["net"] * 3
+    assert method.passes == ("confusing", "classifier")
+    assert {"confusing_loss", "confusing_fake_loss", "confusing_d_loss", "classifier_loss"} <= set(rows[0])
+    with pytest.raises(ValueError, match="ARPL\\+CS has no pass 'gan'"):
+        method.step("gan", torch.zeros(2, 3, 32, 32), torch.zeros(2, dtype=torch.long))
+
+
 # ------------------------------------------------------------------------------------------ report
 def _record(method, trial, auroc, dataset="mnist5k"):
     msp = {
@@ -406,6 +430,59 @@ def test_tables_and_long_form():
     assert tuple(long[0]) == COLUMNS == SPINE_COLUMNS  # joinable with the spine's metrics.csv
     assert any(r["benchmark"] == "osr-F1-mnist5k" and r["run"] == "dias-trial1" and r["score"] == "msp"
                and r["ood_set"] == "unknown" and r["metric"] == "OSCR" for r in long)  # fmt: skip
+
+
+def test_arpl_is_scored_with_its_max_reciprocal_point_logit_and_both_protocols_are_reported():
+    """ARPL's test scores AUROC and OSCR with max_k z_k of the raw reciprocal-point logits, DIAS with
+    max softmax(z / T): re-derived with sklearn and the OSCR definition on random logits."""
+    from sklearn.metrics import roc_auc_score
+
+    from oodflow.osr import PROTOCOL_SCORES
+    from oodflow.osr.evaluate import osr_metrics
+    from oodflow.scores import Cache
+
+    assert set(PROTOCOL_SCORES) == set(OSR_METHODS.names())
+    assert PROTOCOL_SCORES["arpl"] == PROTOCOL_SCORES["arpl_cs"] == "maxlogit"
+    assert PROTOCOL_SCORES["dias"] == PROTOCOL_SCORES["softmax"] == "msp"
+    rng = np.random.default_rng(0)
+    # logit scale varies per sample, so the max logit and the MSP rank samples differently
+    zk = rng.normal(size=(40, 4)) * rng.uniform(0.2, 3.0, size=(40, 1)) + np.eye(4)[np.arange(40) % 4] * 1.5
+    zu = rng.normal(size=(30, 4)) * rng.uniform(0.2, 3.0, size=(30, 1))
+    yk = np.arange(40) % 4
+    known, unknown = Cache(zk, np.zeros((40, 2)), yk), Cache(zu, np.zeros((30, 2)), np.zeros(30, np.int64))
+    ours, curve = osr_metrics(known, unknown, temp=2.0, score="maxlogit")
+    mk, mu = zk.max(1), zu.max(1)
+    labels = np.r_[np.ones(40), np.zeros(30)]
+    assert ours["AUROC"] == pytest.approx(roc_auc_score(labels, np.r_[mk, mu]), abs=1e-12)
+    assert ours["OSCR"] == pytest.approx(oscr(mk, zk.argmax(1) == yk, mu), abs=1e-12)
+    assert "F1" not in ours  # the open-set F1 is defined by the MSP threshold
+    with_msp, _ = osr_metrics(known, unknown, temp=2.0, score="msp")
+    soft = lambda z: (np.exp(z / 2.0) / np.exp(z / 2.0).sum(1, keepdims=True)).max(1)  # noqa: E731
+    assert with_msp["AUROC"] == pytest.approx(roc_auc_score(labels, np.r_[soft(zk), soft(zu)]), abs=1e-12)
+    assert abs(with_msp["AUROC"] - ours["AUROC"]) > 1e-3 and "F1" in with_msp
+    assert with_msp["accuracy"] == ours["accuracy"]
+    with pytest.raises(ValueError, match="unknown OSR protocol score 'energy'; valid: msp, maxlogit"):
+        osr_metrics(known, unknown, score="energy")
+
+
+def test_tables_compare_each_method_under_its_own_protocol_and_long_form_has_both():
+    arpl = _record("arpl", 0, 0.6)
+    arpl["maxlogit"] = {**arpl["msp"], "AUROC": 0.75, "OSCR": 0.72}
+    del arpl["maxlogit"]["F1"]
+    arpl["protocol"] = "maxlogit"
+    records = [arpl, _record("dias", 0, 0.8)]
+    _, rows = table(records, "AUROC", {"metrics": {"AUROC": {"arpl": {"mnist5k": 74.0}}}})
+    assert rows == [
+        ["F1", "arpl", "75.0 (1)"],
+        ["F1", "dias", "80.0 (1)"],
+        ["F1", "arpl [msp]", "60.0 (1)"],
+        ["paper", "arpl (reported)", "74.0"],
+    ]
+    _, f1_rows = table(records, "F1")
+    assert f1_rows == [["F1", "arpl", "60.0 (1)"], ["F1", "dias", "60.0 (1)"]]  # F1: MSP threshold only
+    long = {(r["run"], r["score"], r["metric"]): r["value"] for r in long_form(records)}
+    assert long["arpl-trial0", "maxlogit", "AUROC"] == 0.75 and long["arpl-trial0", "msp", "AUROC"] == 0.6
+    assert ("dias-trial0", "maxlogit", "AUROC") not in long  # an old record has the MSP block only
 
 
 # ------------------------------------------------------------------------------------------ config

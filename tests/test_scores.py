@@ -136,12 +136,38 @@ def test_knn_matches_sklearn_and_pytorch_ood():
     expected = -nn.kneighbors(unit(test.features), n_neighbors=5)[0][:, -1]
     knn = KNN(k=5).fit(train)
     np.testing.assert_allclose(knn.score(test), expected, atol=1e-7)
-    knn._block_entries = 3 * len(train)  # 3 queries per block: exercises the blocking
-    np.testing.assert_allclose(knn.score(test), expected, atol=1e-7)
     torch, det = torch_and_ood()
     theirs = det.KNN(None, k=5).fit_features(torch.from_numpy(train.features), torch.from_numpy(train.labels))
     theirs = theirs.predict_features(torch.from_numpy(test.features)).numpy()
     np.testing.assert_allclose(knn.score(test), -theirs, atol=1e-7)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_knn_multi_block_query_path_equals_brute_force(backend, monkeypatch):
+    """3 queries per block over a test set that is not a multiple of 3 (the last block is partial):
+    every block's k-th distance equals a brute-force sort of the whole distance matrix."""
+    from oodflow import neighbours
+
+    train, test, _, _ = gaussian_problem(seed=5)
+    test = Cache(test.logits[:31], test.features[:31], test.labels[:31])
+    unit = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)
+    q, b = unit(test.features), unit(train.features)
+    brute = np.sort(((q[:, None, :] - b[None, :, :]) ** 2).sum(-1), axis=1)[:, 6]  # k = 7
+    blocks = []
+    real = {"numpy": neighbours.kth_sqdist_numpy, "torch": neighbours.kth_sqdist_torch}[backend]
+
+    def spy(queries, bank, k, *args, **kwargs):
+        blocks.append(neighbours._block_rows(None, len(bank)))
+        return real(queries, bank, k, *args, **kwargs)
+
+    monkeypatch.setattr(neighbours, "BLOCK_ENTRIES", 3 * len(train))
+    monkeypatch.setattr(neighbours, f"kth_sqdist_{backend}", spy)
+    got = KNN(k=7, backend=backend).fit(train).score(test)
+    assert blocks == [3]  # 11 blocks of at most 3 queries
+    np.testing.assert_allclose(got, -np.sqrt(brute), atol=1e-6 if backend == "torch" else 1e-10)
+    # a query's result does not depend on which block it lands in
+    shifted = real(q[1:], b, 7, **({"device": "cpu"} if backend == "torch" else {}))
+    np.testing.assert_allclose(shifted, brute[1:], atol=1e-6 if backend == "torch" else 1e-10)
 
 
 def test_knn_rejects_k_larger_than_train_and_unfitted_use():
@@ -246,11 +272,52 @@ def test_odin_matches_pytorch_ood():
     torch, det = torch_and_ood()
     model = tiny_model(torch).eval()
     x = torch.randn(32, 6, dtype=torch.float64)
-    ours = build_score("odin", temperature=1000.0, epsilon=0.01).score_inputs(model, x)
+    std = [0.2]  # one channel of 6 features: pytorch-ood divides the signed gradient by norm_std
+    ours = build_score("odin", temperature=1000.0, epsilon=0.01).set_normalisation([0.5], std)
+    theirs = det.ODIN(model, eps=0.01, temperature=1000.0, norm_std=std).predict(x)
+    np.testing.assert_allclose(ours.score_inputs(model, x).numpy(), -theirs.detach().numpy(), rtol=1e-12)
+    # without a normalisation the inputs are pixels (std 1), pytorch-ood without norm_std
+    plain = build_score("odin", temperature=1000.0, epsilon=0.01).score_inputs(model, x)
     theirs = det.ODIN(model, eps=0.01, temperature=1000.0).predict(x)
-    np.testing.assert_allclose(ours.numpy(), -theirs.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(plain.numpy(), -theirs.detach().numpy(), rtol=1e-12)
     with pytest.raises(TypeError, match="needs the network"):
         build_score("odin").score(logits_cache([[1.0, 2.0]]))
+
+
+def test_odin_with_eps_in_pixels_equals_the_official_formula_on_cifar_normalised_inputs():
+    """Liang et al.: the pixel image v is moved by eps along the sign of grad_v log S_yhat(v; T) and the
+    score is the max tempered softmax there. The model sees x = (v - mean) / std, so on its normalised
+    inputs the step is eps / std per channel: x~ = x - (eps / std) * sign(-grad_x log S_yhat)."""
+    torch, _ = torch_and_ood()
+    from oodflow.data import BENCHMARKS
+
+    bench = BENCHMARKS.get("cifar10")
+    mean = torch.tensor(bench.mean, dtype=torch.float64).reshape(1, 3, 1, 1)
+    std = torch.tensor(bench.std, dtype=torch.float64).reshape(1, 3, 1, 1)
+    torch.manual_seed(3)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 4 * 4, 5)).double().eval()
+    v = torch.rand(16, 3, 4, 4, dtype=torch.float64)  # pixels in [0, 1]
+    eps, T = 0.0014, 1000.0
+
+    # oracle in pixel space: the network on pixels is net((v - mean) / std)
+    vv = v.clone().requires_grad_(True)
+    logits = net((vv - mean) / std) / T
+    log_s = logits.log_softmax(1).gather(1, logits.argmax(1, keepdim=True)).sum()
+    (grad,) = torch.autograd.grad(log_s, vv)
+    v_tilde = v - eps * torch.sign(-grad)
+    with torch.no_grad():
+        expected = (net((v_tilde - mean) / std) / T).softmax(1).max(1).values
+
+    odin = build_score("odin", temperature=T, epsilon=eps).set_normalisation(bench.mean, bench.std)
+    got = odin.score_inputs(net, (v - mean) / std)
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-15)
+    # the old behaviour (eps in normalised units) scores differently: the step is ~4x smaller on CIFAR
+    old = build_score("odin", temperature=T, epsilon=eps).score_inputs(net, (v - mean) / std)
+    assert not torch.allclose(old, expected, rtol=1e-9, atol=0)
+    with pytest.raises(ValueError, match="3 normalisation channels"):
+        odin.score_inputs(net, torch.zeros(2, 1, 4, 4, dtype=torch.float64))
+    with pytest.raises(ValueError, match="one finite std > 0 per mean"):
+        build_score("odin").set_normalisation([0.5, 0.5], [0.2, 0.0])
 
 
 # ------------------------------------------------------------------------ registry and cache

@@ -69,6 +69,24 @@ def test_paper_backbone_runs_through_every_step(rgb_config, tmp_path):
         steps.posthoc_scores(rgb_config, posthoc[:2], caches["train"], evaluated, outs[:1])
         values = load_npz(out)
         assert set(values) == {"id", "uniform"} and len(values["id"]) == len(cache["labels"])
+    # ODIN's step gets the benchmark's std: epsilon is in pixel units (mnist5k: std 0.3081, one channel)
+    import torch
+
+    from oodflow.data import BENCHMARKS
+    from oodflow.data.benchmarks import load_inputs
+    from oodflow.scores import build_score
+    from oodflow.training import load_model
+
+    bench = BENCHMARKS.get("mnist5k")
+    x, _ = load_inputs(data["uniform"], bench, "rgb32")
+    model, _ = load_model(str(model_pt), torch.device("cpu"))
+    odin = build_score("odin", temperature=1000.0, epsilon=0.0014).set_normalisation(bench.mean, bench.std)
+    expected = torch.cat(
+        [odin.score_inputs(model, torch.from_numpy(x[i : i + 256])) for i in range(0, len(x), 256)]
+    )
+    np.testing.assert_allclose(
+        load_npz(tmp_path / "odin.npz")["uniform"], expected.double().numpy(), rtol=1e-6
+    )
     energy = load_npz(tmp_path / "energy.npz")["id"]
     logits = cache["logits"].astype(np.float64)
     m = logits.max(1)

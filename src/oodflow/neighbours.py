@@ -16,17 +16,23 @@ from __future__ import annotations
 import numpy as np
 
 BACKENDS = ("numpy", "torch")
-#: Entries of one block's distance matrix (queries x bank).
+#: Entries of one block's distance matrix (queries x bank); read at call time (a test lowers it).
 BLOCK_ENTRIES = 1 << 24
 
 
+def _block_rows(block_entries: int | None, bank_rows: int, cap: int | None = None) -> int:
+    """Queries per block: ``block_entries`` (None: :data:`BLOCK_ENTRIES`) over the bank's rows."""
+    rows = max(1, (BLOCK_ENTRIES if block_entries is None else int(block_entries)) // max(bank_rows, 1))
+    return rows if cap is None else min(cap, rows)
+
+
 def kth_sqdist_numpy(
-    queries: np.ndarray, bank: np.ndarray, k: int, block_entries: int = BLOCK_ENTRIES
+    queries: np.ndarray, bank: np.ndarray, k: int, block_entries: int | None = None
 ) -> np.ndarray:
     """Squared distance of each query to its ``k``-th nearest bank row, float64 (numpy)."""
     queries, bank = np.asarray(queries, dtype=np.float64), np.asarray(bank, dtype=np.float64)
     bank_sq = (bank * bank).sum(1)
-    block = max(1, min(1024, block_entries // bank.shape[0]))
+    block = _block_rows(block_entries, bank.shape[0], cap=1024)
     out = np.empty(len(queries))
     for start in range(0, len(queries), block):
         q = queries[start : start + block]
@@ -36,7 +42,7 @@ def kth_sqdist_numpy(
 
 
 def kth_sqdist_torch(
-    queries: np.ndarray, bank: np.ndarray, k: int, device: str = "auto", block_entries: int = BLOCK_ENTRIES
+    queries: np.ndarray, bank: np.ndarray, k: int, device: str = "auto", block_entries: int | None = None
 ) -> np.ndarray:
     """As :func:`kth_sqdist_numpy` in float32 with torch (``device`` auto: CUDA when present)."""
     import torch
@@ -46,7 +52,7 @@ def kth_sqdist_torch(
     )
     b = torch.as_tensor(np.asarray(bank, dtype=np.float32), device=dev)
     b_sq = (b * b).sum(1)
-    block = max(1, block_entries // b.shape[0])
+    block = _block_rows(block_entries, b.shape[0])
     out = []
     with torch.inference_mode():
         for start in range(0, len(queries), block):

@@ -674,6 +674,7 @@ def score(
     device = resolve_device(config["device"])
     model, _ = load_model(model_pt, device)
     bench, fmt = _benchmark(config), config["benchmark"]["image_format"]
+    scorer.set_normalisation(bench.mean, bench.std)  # ODIN's epsilon is in pixel units
     result: dict[str, np.ndarray] = {}
     for key, path in data.items():
         x, _ = load_inputs(path, bench, fmt)

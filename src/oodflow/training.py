@@ -167,6 +167,11 @@ def train(
     ``run["amp"]`` turns on mixed precision (autocast + GradScaler) when the device is CUDA.
     ``run["select"] == "min_train_loss"`` returns the weights of the epoch with the lowest mean
     training loss (PALM/ADAPT's checkpoint), not the last.
+    With ``run["augment"]`` the outlier batches get the benchmark's augmentation too, unless the
+    method's ``augment_outliers`` is false (AOE's default: its reference never transforms the GAN
+    outliers). A method with ``skip_partial_batch`` true (AOE's ``grad_wrt_inliers`` quirk, whose step needs
+    equal ID and outlier batches) skips the epoch's last, partial ID batch, as the reference loop
+    does; the mean training loss and accuracy are then over the samples it trained on.
     """
     run, seed = config["run"], config["seed"]
     policy = BENCHMARKS.get(config["benchmark"]["name"]).augment
@@ -187,6 +192,8 @@ def train(
         method.setup(model, num_classes, device, input_shape=tuple(train_split.x.shape[1:]))
         params += list(method.parameters())
     n_views = getattr(method, "n_views", 1)
+    skip_partial = bool(getattr(method, "skip_partial_batch", False))
+    augment_aux = bool(getattr(method, "augment_outliers", True))
     select = run.get("select", "last")
     if select not in SELECTIONS:
         raise ValueError(f"unknown checkpoint selection '{select}'; valid: {', '.join(SELECTIONS)}")
@@ -229,9 +236,11 @@ def train(
         model.train()
         if stateful:
             method.train(True)
-        total_loss, correct = 0.0, 0
+        total_loss, correct, seen = 0.0, 0, 0
         for i in range(0, len(order), run["batch_size"]):
             idx = order[i : i + run["batch_size"]]
+            if skip_partial and len(idx) < run["batch_size"]:
+                continue
             x = train_split.x[idx]
             if n_views > 1:
                 x = torch.cat(
@@ -245,7 +254,7 @@ def train(
                 step = i // run["batch_size"]
                 pick = aux_order[(torch.arange(aux_bs) + step * aux_bs) % len(aux_order)]
                 x_aux = aux_split.x[pick]
-                if run["augment"]:
+                if run["augment"] and augment_aux:
                     x_aux = augment(x_aux, policy, gen)
                 x_aux = x_aux.to(device)
             with torch.autocast("cuda", enabled=amp):
@@ -261,12 +270,13 @@ def train(
             sched.step()
             total_loss += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == y).sum())
+            seen += len(idx)
         val_loss, val_acc = evaluate(model, val_split, 512, device, method if stateful else None)
         row = {
             "epoch": epoch + 1,
             "lr": opt.param_groups[0]["lr"],
-            "train_loss": total_loss / len(train_split),
-            "train_acc": correct / len(train_split),
+            "train_loss": total_loss / max(seen, 1),
+            "train_acc": correct / max(seen, 1),
             "val_loss": val_loss,
             "val_acc": val_acc,
         }

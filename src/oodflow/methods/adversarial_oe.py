@@ -55,8 +55,15 @@ class AdversarialOutlierExposure(OutlierExposure):
         raw_outliers: QUIRK of the reference: feed outliers to the model as raw [0, 1] pixels
             (``x_aux * std + mean``) while ID inputs stay normalised.
         grad_wrt_inliers, clip_start_only: QUIRK flags of PGD/MI-FGSM; shared_noise: QUIRK flag of
-            ``eps_gauss`` (see :mod:`oodflow.attacks.outlier`).
+            ``eps_gauss`` (see :mod:`oodflow.attacks.outlier`). ``grad_wrt_inliers`` needs ID and
+            outlier batches of one shape, so with it the method sets ``skip_partial_batch`` and the
+            training loop skips each epoch's last, partial ID batch, as the reference's loop does
+            (2mey10/Adversarial-OE ``logic/training.py`` breaks on the partial batch; its aux_batch_size
+            must then equal the run's batch_size).
         seed: offset of the attack generator's seed.
+        augment_outliers: give the outlier batches the run's augmentation (with ``augment: true``) as
+            the ID batches. Default False, as the reference (2mey10/Adversarial-OE), which never
+            transforms its GAN outliers (until issue 18 they were augmented: ``true`` restores that).
     """
 
     uses_aux = True
@@ -79,6 +86,7 @@ class AdversarialOutlierExposure(OutlierExposure):
         clip_start_only: bool = False,
         shared_noise: bool = False,
         seed: int = 0,
+        augment_outliers: bool = False,
     ) -> None:
         super().__init__(lam, aux_batch_size, oe_loss)
         if (mean is None) != (std is None):
@@ -107,6 +115,8 @@ class AdversarialOutlierExposure(OutlierExposure):
         self.attack_name = attack
         self.attack = build_attack(attack, **params)
         self.raw_outliers = bool(raw_outliers)
+        self.skip_partial_batch = bool(grad_wrt_inliers)
+        self.augment_outliers = bool(augment_outliers)
         self.mean = None if mean is None else tuple(float(m) for m in mean)
         self.std = None if std is None else tuple(float(s) for s in std)
         self.seed = int(seed)

@@ -7,9 +7,12 @@ labels. Labels without a positive are left out (AP is undefined there). EDGE's `
 instead integrates the precision-recall curve with the trapezoid rule (``auc(recall, precision)``),
 which gives slightly different values.
 
-Tail-ID evaluation (EDGE's ``get_id_auc``): labels are ranked by their number of training images
-(descending, ties by index); for ``j`` the ID subset keeps the test images that carry none of the
-``j`` most frequent ("head") labels, and the OOD metrics are computed on it (``j = 0``: all images).
+Tail-ID evaluation (EDGE's ``get_id_auc``, Sun et al. AAAI 2025): labels are ranked by their number of
+images in the **evaluated test set**, as upstream ranks them (descending; ties: the higher label index
+first, the order of an ascending argsort reversed); for ``j`` the ID subset keeps the test images that
+carry none of the ``j`` most frequent ("head") labels, and the OOD metrics are computed on it (``j = 0``:
+all images). ``tail.rank_by: train`` ranks by the training set's counts instead (what this project did
+before issue 18).
 """
 
 from __future__ import annotations
@@ -36,10 +39,13 @@ def mean_average_precision(y_true: np.ndarray, scores: np.ndarray) -> float:
     return float(np.mean([average_precision_score(y_true[:, j], scores[:, j]) for j in present]))
 
 
-def head_labels(y_train: np.ndarray) -> np.ndarray:
-    """Label indices from the most to the least frequent in the training targets (stable on ties)."""
-    counts = np.asarray(y_train).sum(axis=0)
-    return np.argsort(-counts, kind="stable")
+def head_labels(y: np.ndarray) -> np.ndarray:
+    """Label indices from the most to the least frequent in the multi-hot targets ``y`` (EDGE ranks by
+    the evaluated test set's); ties: the higher label index first."""
+    y = np.asarray(y)
+    if y.ndim != 2:
+        raise ValueError(f"head_labels needs (N, C) multi-hot targets, got shape {y.shape}")
+    return np.argsort(y.sum(axis=0), kind="stable")[::-1].copy()
 
 
 def tail_mask(y_test: np.ndarray, head_order: np.ndarray, j: int) -> np.ndarray:

@@ -52,10 +52,13 @@ def tail_frame(config: Mapping[str, Any], score_files, test_caches, train_y: np.
 
     ml = config["multilabel"]
     bench, oods, tail = ml["benchmark"]["name"], ml["benchmark"]["ood_sets"], ml["tail"]
-    order = head_labels(train_y)
+    rank_by = tail.get("rank_by", "test")
+    if rank_by not in ("test", "train"):
+        raise ValueError(f"multilabel.tail.rank_by: unknown value '{rank_by}'; valid: test, train")
     rows = []
     for run, spec in ml["runs"].items():
         y_test = load_npz(test_caches[run], required={"targets": 2})["targets"]
+        order = head_labels(y_test if rank_by == "test" else train_y)  # EDGE: the evaluated set's counts
         for score in tail["scores"]:
             s = load_npz(score_files[(run, score)])
             found = tail_rows(s["id"], {o: s[o] for o in oods}, y_test, order, tail["j"], tail["min_images"])

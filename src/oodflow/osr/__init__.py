@@ -44,6 +44,13 @@ METHOD_DEFAULTS = {
     },
 }
 
+#: Each method's own evaluation protocol: the score its paper's AUROC and OSCR are computed with.
+#: DIAS (and its softmax baseline) score with the MSP ``max softmax(z / T)``; ARPL's ``test``
+#: (iCGY96/ARPL ``core/test.py``) with the max of the raw reciprocal-point logits, ``max_k z_k``
+#: (``maxlogit``). Every method is evaluated with both; the tables and the scorecard compare each
+#: paper's number with the method's own.
+PROTOCOL_SCORES = {"softmax": "msp", "arpl": "maxlogit", "arpl_cs": "maxlogit", "dias": "msp"}
+
 #: Post-hoc scores of the spine that work on an OSR feature cache (no network, no linear head:
 #: ARPL's logits are not a linear layer of the embedding).
 OSR_SCORES = ("msp", "maxlogit", "energy", "knn", "mahalanobis")

@@ -1,10 +1,14 @@
 """OSR evaluation (methods.md 3.6): closed-set accuracy, AUROC, OSCR, open-set macro-F1, post-hoc scores.
 
-Scores follow the project's convention, "higher = known". The OSR protocol's score is the MSP,
-``max softmax(z / T)``, of the method's logits (ARPL: its reciprocal-point logits).
+Scores follow the project's convention, "higher = known". Two protocol scores of the method's logits
+(ARPL: its reciprocal-point logits), each with accuracy, AUROC, OSCR and the spine's OOD metrics:
+``msp`` = ``max softmax(z / T)`` (DIAS's protocol, and its softmax baseline's) and ``maxlogit`` =
+``max_k z_k`` (ARPL's ``test``: the max of the raw reciprocal-point logits). Which one is a method's
+own is :data:`oodflow.osr.PROTOCOL_SCORES`. The open-set F1 is defined by an MSP threshold and is
+computed under ``msp`` only.
 
 * **accuracy**: argmax on the known test set.
-* **AUROC**: known positive, MSP (:func:`oodflow.metrics.auroc`, sklearn's ``roc_auc_score``).
+* **AUROC**: known positive (:func:`oodflow.metrics.auroc`, sklearn's ``roc_auc_score``).
 * **OSCR**: ARPL's ``compute_oscr`` exactly, see :func:`oscr` (its finite-sample offset included).
 * **F1**: macro-F1 over the K known classes plus "unknown" (label -1): a sample is predicted
   ``argmax`` if ``MSP > thr - 0.05``, else unknown, with ``thr = smoothing/K + (1 - smoothing)``
@@ -96,20 +100,34 @@ def open_set_f1(
     return float(f1_score(true, pred, average="macro"))
 
 
+#: The protocol scores of :func:`osr_metrics`: name -> ``f(logits, temp)`` (higher = known).
+PROTOCOL_SCORE_FUNCTIONS = {
+    "msp": msp,
+    "maxlogit": lambda logits, temp=1.0: np.asarray(logits, dtype=np.float64).max(1),
+}
+
+
 def osr_metrics(
-    known: Cache, unknown: Cache, temp: float = 1.0, smoothing: float = 0.5
+    known: Cache, unknown: Cache, temp: float = 1.0, smoothing: float = 0.5, score: str = "msp"
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """``({"accuracy", "AUROC", "OSCR", "F1", "AUPR-In", "AUPR-Out", "FPR@95"}, OSCR curve)`` of the
-    MSP on the known test cache and the unknown cache."""
-    s_known, s_unknown = msp(known.logits, temp), msp(unknown.logits, temp)
+    """``({"accuracy", "AUROC", "OSCR", "AUPR-In", "AUPR-Out", "FPR@95"[, "F1"]}, OSCR curve)`` of the
+    protocol score ``score`` (``msp``, with the open-set F1, or ``maxlogit``) on the known test cache
+    and the unknown cache."""
+    if score not in PROTOCOL_SCORE_FUNCTIONS:
+        raise ValueError(
+            f"unknown OSR protocol score '{score}'; valid: {', '.join(PROTOCOL_SCORE_FUNCTIONS)}"
+        )
+    fn = PROTOCOL_SCORE_FUNCTIONS[score]
+    s_known, s_unknown = fn(known.logits, temp), fn(unknown.logits, temp)
     correct = known.logits.argmax(1) == known.labels
     area, fpr, ccr = oscr_curve(s_known, correct, s_unknown)
     metrics = {
         "accuracy": accuracy(known.logits, known.labels),
         **ood_metrics(s_known, s_unknown),
         "OSCR": area,
-        "F1": open_set_f1(known.logits, known.labels, unknown.logits, temp, smoothing),
     }
+    if score == "msp":
+        metrics["F1"] = open_set_f1(known.logits, known.labels, unknown.logits, temp, smoothing)
     return metrics, {"fpr": fpr, "ccr": ccr}
 
 

@@ -180,12 +180,21 @@ class ARPL(OSRMethod):
 
 
 class ARPLConfusingSamples(ARPL):
-    """ARPL+CS: ARPL plus GAN "confusing samples" (ARPL's ``train_cs``), per batch:
+    """ARPL+CS: ARPL plus GAN "confusing samples", two passes over the training set per epoch, as
+    ARPL's ``osr.py`` (iCGY96/ARPL) runs ``train_cs`` and then the plain ``train`` every epoch:
 
-    1. D: ``BCE(D(x), 1) + BCE(D(G(z)), 0)``;
-    2. G: ``BCE(D(G(z)), 1) + beta * fake_loss(net(G(z), bn=1))`` (fakes the classifier finds ambiguous);
-    3. classifier: ``ARPL(x, y) + beta * fake_loss(net(G(z'), bn=1))``.
+    Pass ``confusing`` (``train_cs``), per batch:
+      1. D: ``BCE(D(x), 1) + BCE(D(G(z)), 0)``;
+      2. G: ``BCE(D(G(z)), 1) + beta * fake_loss(net(G(z), bn=1))`` (fakes the classifier finds
+         ambiguous);
+      3. classifier: ``ARPL(x, y) + beta * fake_loss(net(G(z'), bn=1))``.
+    Pass ``classifier`` (``train``), per batch: the plain :class:`ARPL` step ``ARPL(x, y)``.
+
+    So the classifier takes two updates per batch position and epoch. (Until issue 18 only the first
+    pass ran, half of ARPL+CS's classifier training.)
     """
+
+    passes = ("confusing", "classifier")
 
     def __init__(
         self,
@@ -204,6 +213,14 @@ class ARPLConfusingSamples(ARPL):
         return self.nets["criterion"].fake_loss(self.nets["net"].embed(fake, 1))
 
     def step(self, phase: str, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        if phase == "confusing":
+            return self.confusing_step(x, y)
+        if phase == "classifier":
+            return super().step(phase, x, y)
+        raise ValueError(f"ARPL+CS has no pass '{phase}'; passes: {', '.join(self.passes)}")
+
+    def confusing_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+        """One batch of the ``confusing`` pass: the D, G and classifier steps of ``train_cs``."""
         G, D = self.nets["generator"], self.nets["discriminator"]
         losses = discriminator_step(G, D, self.optimizers["discriminator"], x)
         fake = G(latent(G, len(x), x.device))

@@ -3,10 +3,14 @@
 * ``<metric>.{md,tex,csv}`` for AUROC, OSCR, F1 (and closed-set accuracy): one row per (split family,
   method), datasets as columns in the paper's order (MNIST, SVHN, CIFAR10, CIFAR+10, CIFAR+50,
   TinyImageNet; then the embedded MNIST-5k), cells ``mean ± std`` over the trials in % (the number of
-  trials in brackets when it is not 5). Rows ``<method> (reported)`` carry the paper's numbers from the
-  reference sidecar (format: :func:`load_reference`).
+  trials in brackets when it is not 5), each method under its own protocol score
+  (:data:`oodflow.osr.PROTOCOL_SCORES`: MSP, or ARPL's max reciprocal-point logit, whose methods get a
+  second row ``<method> [msp]`` in the AUROC and OSCR tables). Rows ``<method> (reported)`` carry the
+  paper's numbers from the reference sidecar (format: :func:`load_reference`), which are under each
+  paper's own protocol.
 * ``metrics.csv``: the spine's long format (``benchmark, run, model, method, score, ood_set, metric,
-  value``; fractions) with ``benchmark = osr-<family>-<dataset>``, ``run = <method>-trial<t>``,
+  value``; fractions; both protocol scores ``msp`` and ``maxlogit``) with
+  ``benchmark = osr-<family>-<dataset>``, ``run = <method>-trial<t>``,
   ``ood_set = unknown`` (``id`` for accuracy), so the scorecard and cross-paper tables can join it.
 """
 
@@ -24,8 +28,12 @@ from oodflow.io import FormatError, write_text
 from oodflow.osr.splits import DATASETS, FAMILIES
 from oodflow.report.latex import booktabs
 
-#: Table name -> metric (in eval.json's "msp" block).
+#: Table name -> metric (in eval.json's block of the method's own protocol score).
 TABLES = {"auroc": "AUROC", "oscr": "OSCR", "f1": "F1", "accuracy": "accuracy"}
+#: The protocol-score blocks of an eval record (oodflow.osr.evaluate), and the metrics that depend on
+#: the score (accuracy does not; F1 is the MSP threshold's).
+PROTOCOL_BLOCKS = ("msp", "maxlogit")
+SCORED_METRICS = ("AUROC", "OSCR")
 COLUMNS = ("benchmark", "run", "model", "method", "score", "ood_set", "metric", "value")
 MODEL = "classifier32"
 
@@ -76,9 +84,12 @@ def long_form(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         rows.append(
             {**base, "score": "-", "ood_set": "id", "metric": "accuracy", "value": r["msp"]["accuracy"]}
         )
-        for metric, value in r["msp"].items():
-            if metric != "accuracy":
-                rows.append({**base, "score": "msp", "ood_set": "unknown", "metric": metric, "value": value})
+        for score in PROTOCOL_BLOCKS:
+            for metric, value in (r.get(score) or {}).items():
+                if metric != "accuracy":
+                    rows.append(
+                        {**base, "score": score, "ood_set": "unknown", "metric": metric, "value": value}
+                    )
         for score, metrics in r["posthoc"].items():
             for metric, value in metrics.items():
                 rows.append({**base, "score": score, "ood_set": "unknown", "metric": metric, "value": value})
@@ -92,12 +103,29 @@ def _csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     return "\n".join([",".join(columns), *(",".join(fmt(row[c]) for c in columns) for row in rows)]) + "\n"
 
 
-def summary(records: Sequence[Mapping[str, Any]], metric: str) -> dict[tuple[str, str, str], list[float]]:
-    """``(family, method, dataset) -> [value in % per trial]`` (trials in ascending order)."""
+def protocol(record: Mapping[str, Any]) -> str:
+    """The record's own protocol score (``msp`` for records written before there were two)."""
+    return record.get("protocol", "msp")
+
+
+def value(record: Mapping[str, Any], metric: str, score: str | None = None) -> float:
+    """``metric`` of an eval record under protocol score ``score`` (None: the method's own); the F1 and
+    accuracy exist under ``msp`` only (F1 is defined by an MSP threshold)."""
+    block = record.get(score or protocol(record)) or {}
+    return float(block[metric] if metric in block else record["msp"][metric])
+
+
+def summary(
+    records: Sequence[Mapping[str, Any]], metric: str, score: str | None = None
+) -> dict[tuple[str, str, str], list[float]]:
+    """``(family, method, dataset) -> [value in % per trial]`` (trials in ascending order) under
+    protocol score ``score`` (None: each method's own, :data:`oodflow.osr.PROTOCOL_SCORES`)."""
     out: dict[tuple[str, str, str], list[tuple[int, float]]] = {}
     for r in records:
+        if score is not None and score not in r:
+            continue
         out.setdefault((r["family"], r["method"], r["dataset"]), []).append(
-            (r["trial"], 100.0 * r["msp"][metric])
+            (r["trial"], 100.0 * value(r, metric, score))
         )
     return {k: [v for _, v in sorted(vals)] for k, vals in out.items()}
 
@@ -126,6 +154,16 @@ def table(
         for m in methods
         if any((f, m, d) in stats for d in datasets)
     ]
+    # "Report both": methods whose own protocol is not the MSP get a second row with the MSP
+    other = [m for m in methods if any(r["method"] == m and protocol(r) != "msp" for r in records)]
+    if other and metric in SCORED_METRICS:
+        msp_stats = summary([r for r in records if r["method"] in other], metric, "msp")
+        rows += [
+            [f, f"{m} [msp]", *(_cell(msp_stats.get((f, m, d))) for d in datasets)]
+            for f in families
+            for m in other
+            if any((f, m, d) in msp_stats for d in datasets)
+        ]
     for method, by_ds in ((reference or {}).get("metrics", {}).get(metric) or {}).items():
         cells = [_fmt_ref((by_ds or {}).get(d)) for d in datasets]
         if any(c != "-" for c in cells):  # only rows with a number for a dataset in the table
@@ -157,7 +195,9 @@ def write_tables(
         header, rows = table(records, metric, reference)
         caption = (
             f"Open-set recognition ({name}): {metric} in %, mean ± std over trials (count in brackets when "
-            "not 5); MSP, known positive. Reported rows: " + (reference["source"] if reference else "none")
+            "not 5), known positive, each method under its own protocol score (MSP; ARPL and ARPL+CS: the "
+            "max reciprocal-point logit, their rows '[msp]' the MSP). Reported rows: "
+            + (reference["source"] if reference else "none")
         )
         notes = reference.get("notes", "") if reference else ""
         write_text(out_dir / f"{stem}.md", _markdown(caption, header, rows, notes))

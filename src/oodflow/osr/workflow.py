@@ -4,7 +4,9 @@ Importing this module imports no torch (the workflow reads :func:`run_config` wh
 Outputs per benchmark ``results/<osr.name>/<family>/<dataset>/trial<trial>/``: ``data.npz`` +
 ``data.json`` (known-label mapping), and per method ``<method>/model.pt``, ``<method>/cache.npz``
 (logits and embeddings of the known train, known test and unknown images), ``<method>/eval.json``
-(the OSR metrics and the post-hoc scores' metrics) and ``<method>/oscr.npz`` (the OSCR curve).
+(the OSR metrics under both protocol scores, ``msp`` and ``maxlogit``, the method's own named by
+``protocol``, and the post-hoc scores' metrics) and ``<method>/oscr.npz`` (the OSCR curve of the
+method's own protocol score).
 """
 
 from __future__ import annotations
@@ -122,7 +124,7 @@ def osr_eval(
     cache_out: str, eval_out: str, oscr_out: str, threads: int = 1,
 ) -> None:  # fmt: skip
     """One forward pass (cached), the OSR metrics and the post-hoc scores' metrics."""
-    from oodflow.osr import data
+    from oodflow.osr import PROTOCOL_SCORES, data
     from oodflow.osr.evaluate import osr_metrics, posthoc_metrics
     from oodflow.osr.train import load_model
     from oodflow.scores import Cache
@@ -143,8 +145,15 @@ def osr_eval(
         )
     save_npz(cache_out, **cache_arrays)
     temp = float(run["method_args"].get("temp", 1.0))
-    metrics, curve = osr_metrics(caches["known"], caches["unknown"], temp=temp, smoothing=ev["smoothing"])
-    scores = {k: v for k, v in config["osr"]["scores"].items() if k != "msp"}
+    protocol = PROTOCOL_SCORES.get(run["method"], "msp")
+    both = {
+        score: osr_metrics(
+            caches["known"], caches["unknown"], temp=temp, smoothing=ev["smoothing"], score=score
+        )
+        for score in ("msp", "maxlogit")
+    }
+    metrics, curve = both[protocol]  # the method's own protocol (its OSCR curve is the one stored)
+    scores = {k: v for k, v in config["osr"]["scores"].items() if k not in both}
     posthoc = posthoc_metrics(caches["train"], caches["known"], caches["unknown"], scores)
     save_npz(oscr_out, fpr=curve["fpr"], ccr=curve["ccr"])
     bench = run["benchmark"]
@@ -157,12 +166,16 @@ def osr_eval(
             "method": run["method"],
             "num_known": bench["num_known"],
             "counts": {k: len(c) for k, c in caches.items()},
-            "msp": metrics,
+            "msp": both["msp"][0],
+            "maxlogit": both["maxlogit"][0],
+            "protocol": protocol,
             "posthoc": posthoc,
             "threshold": {"smoothing": ev["smoothing"], "temp": temp},
         },
     )
-    _log(f"{bench['dataset']}/{bench['family']}/trial{bench['trial']} {run['method']}: {metrics}")
+    _log(
+        f"{bench['dataset']}/{bench['family']}/trial{bench['trial']} {run['method']} ({protocol}): {metrics}"
+    )
 
 
 def osr_report(

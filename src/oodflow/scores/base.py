@@ -13,6 +13,7 @@ Scores that must run the network themselves (input perturbation, as ODIN) derive
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -143,6 +144,20 @@ class NetworkScore(Score):
     """Base class of scores that need the network itself, one input batch at a time."""
 
     needs_network: ClassVar[bool] = True
+    #: the per-channel std of the inputs' normalisation ``(v - mean) / std`` (pixels ``v`` in [0, 1]),
+    #: set by :meth:`set_normalisation`; None: the inputs are pixels
+    input_std: tuple[float, ...] | None = None
+
+    def set_normalisation(self, mean: Sequence[float], std: Sequence[float]) -> NetworkScore:
+        """Tell the score how its inputs were normalised, ``(v - mean) / std`` per channel (the benchmark's
+        normalisation: the scoring step calls this before scoring); returns the score."""
+        std = tuple(float(s) for s in std)
+        if len(std) != len(tuple(mean)) or not std or not all(np.isfinite(s) and s > 0 for s in std):
+            raise ValueError(
+                f"score '{self.name}': normalisation needs one finite std > 0 per mean, got {std}"
+            )
+        self.input_std = std
+        return self
 
     def score_inputs(self, model: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
         """Scores ``(B,)`` of one batch of model inputs; ``model`` maps inputs to logits."""

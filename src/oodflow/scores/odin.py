@@ -26,14 +26,19 @@ class ODIN(NetworkScore):
     softmax of :math:`f(x) / T`,
 
     .. math::
-        \tilde x = x - \varepsilon \operatorname{sign}\big(-\nabla_x \log S_{\hat y}(x; T)\big),
-        \qquad s(x) = \max_k S_k(\tilde x; T)
+        \tilde x = x - \tfrac{\varepsilon}{\sigma}
+        \operatorname{sign}\big(-\nabla_x \log S_{\hat y}(x; T)\big), \qquad s(x) = \max_k S_k(\tilde x; T)
 
-    Inputs are taken as the model receives them, i.e. already normalised: :math:`\varepsilon`
-    is a step in that (normalised) input space and is used as-is, not divided by the per-channel
-    standard deviations (pytorch-ood's ``norm_std`` option does that division). The model is
-    put in eval mode for the call (its previous mode is restored afterwards) and only the input
-    gradient is computed, so no gradient accumulates in the model parameters.
+    ``epsilon`` is in **pixel units** (intensities in [0, 1]), the paper's 0.0014: the inputs are taken
+    as the model receives them, normalised :math:`x = (v - \mu) / \sigma` per channel with the
+    benchmark's normalisation (:meth:`set_normalisation`, which the scoring step calls), so the step
+    in the model's input space is :math:`\varepsilon / \sigma_c` in channel :math:`c`, as in the
+    official code (facebookresearch/odin divides the signed gradient by the per-channel std),
+    pytorch-ood's ``norm_std`` and OpenOOD. Without a normalisation the inputs are taken to be pixels
+    (:math:`\sigma = 1`). (Until issue 18 the step was :math:`\varepsilon` in normalised units, about
+    4x smaller than the paper's on CIFAR: our bug, not an upstream behaviour, so there is no flag for it.)
+    The model is put in eval mode for the call (its previous mode is restored afterwards) and only the
+    input gradient is computed, so no gradient accumulates in the model parameters.
     """
 
     name = "odin"
@@ -47,6 +52,20 @@ class ODIN(NetworkScore):
         self.temperature = temperature
         self.epsilon = epsilon
 
+    def _step(self, x: torch.Tensor) -> torch.Tensor | float:
+        """The step in the model's input space: ``epsilon / std`` per channel (dim 1 of ``x``)."""
+        import torch
+
+        if self.input_std is None:
+            return self.epsilon
+        std = self.input_std
+        if len(std) != 1 and (x.ndim < 2 or x.shape[1] != len(std)):
+            raise ValueError(
+                f"score '{self.name}': {len(std)} normalisation channels but inputs of shape {tuple(x.shape)}"
+            )
+        step = self.epsilon / torch.tensor(std, dtype=x.dtype, device=x.device)
+        return step.reshape((1, -1) + (1,) * (x.ndim - 2))
+
     def score_inputs(self, model: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
         """ODIN scores ``(B,)`` (float64, on the inputs' device) of one batch of inputs."""
         import torch
@@ -54,6 +73,7 @@ class ODIN(NetworkScore):
 
         if not isinstance(inputs, torch.Tensor) or inputs.ndim < 2:
             raise ValueError(f"score '{self.name}': inputs must be a batched tensor (B, ...)")
+        step = self._step(inputs)
         was_training = model.training
         model.eval()
         try:
@@ -64,7 +84,7 @@ class ODIN(NetworkScore):
                 # sum of -log S_yhat over the batch: each sample's input gradient is its own
                 nll = F.cross_entropy(logits, predicted, reduction="sum")
                 (grad,) = torch.autograd.grad(nll, x)
-            perturbed = x.detach() - self.epsilon * grad.sign()
+            perturbed = x.detach() - step * grad.sign()
             with torch.no_grad():
                 out = model(perturbed).to(torch.float64) / self.temperature
                 return out.softmax(dim=1).max(dim=1).values
