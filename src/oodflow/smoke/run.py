@@ -98,11 +98,14 @@ def setup(config_path: str | Path, workdir: str | Path) -> Setup:
 
 def _fake_weights(config: Mapping[str, Any], mirror: Path) -> dict[str, Path]:
     """Fakes of the pretrained weight files the config's models load (none without such models)."""
-    try:
-        from oodflow.smoke.weights import fake_weights_for
-    except ImportError:  # no weights catalog in this checkout
-        return {}
-    return fake_weights_for(config, mirror)
+    from oodflow.models.weights import config_weights
+    from oodflow.smoke.weights import write_fake_weights
+
+    fakes = {}
+    for name in config_weights(config):
+        path = write_fake_weights(name, mirror / name)
+        fakes[f"{name}/{path.name}"] = path
+    return fakes
 
 
 def _sha256(path: Path) -> str:
