@@ -71,8 +71,13 @@ def default_workdir(config_path: str | Path) -> Path:
     return ROOT / "smoke" / Path(config_path).stem
 
 
-def setup(config_path: str | Path, workdir: str | Path) -> Setup:
-    """Shrink the config and write the fakes it needs into ``workdir`` (steps 1 and 2)."""
+def setup(config_path: str | Path, workdir: str | Path, *, resources: str | Path | None = None) -> Setup:
+    """Shrink the config and write the fakes it needs into ``workdir`` (steps 1 and 2).
+
+    ``resources``: a folder shared by several smoke runs as their ``resources/`` (downloaded and
+    prepared fakes, which are the same bytes for every config), so that each fake dataset is
+    downloaded and prepared once; by default each work directory has its own.
+    """
     from oodflow.smoke.fakes import write_downloads, write_user_files
     from oodflow.smoke.shrink import shrink
     from oodflow.steps import catalog_datasets
@@ -81,6 +86,8 @@ def setup(config_path: str | Path, workdir: str | Path) -> Setup:
     if work.resolve() == ROOT.resolve():
         raise ValueError(f"{work}: a smoke run needs a work directory of its own, not the checkout")
     small = shrink(oodflow_config.load(config_path))
+    if resources is not None:
+        _link_resources(work, Path(resources))
     configfile = work / SMOKE_CONFIG
     header = f"# {Path(config_path).name} shrunk to toy scale by `python -m oodflow.smoke` (fake data)\n"
     write_text(configfile, header + yaml.safe_dump(small, sort_keys=False))
@@ -94,6 +101,18 @@ def setup(config_path: str | Path, workdir: str | Path) -> Setup:
     fakes.update(_fake_weights(small, mirror))
     write_smoke_manifest(mirror, {key: _sha256(path) for key, path in fakes.items()})
     return Setup(work, configfile, small, datasets, mirror, fakes)
+
+
+def _link_resources(work: Path, shared: Path) -> None:
+    """Make ``work/resources`` a link to ``shared`` (created if missing)."""
+    shared.mkdir(parents=True, exist_ok=True)
+    link = work / "resources"
+    if link.is_symlink() and link.resolve() == shared.resolve():
+        return
+    if link.is_symlink() or link.exists():
+        raise FileExistsError(f"{link}: exists already; remove it to share {shared}")
+    work.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(shared.resolve(), target_is_directory=True)
 
 
 def _fake_weights(config: Mapping[str, Any], mirror: Path) -> dict[str, Path]:
@@ -235,6 +254,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workdir", help="work directory (default: smoke/<config name>/ of the checkout)")
     parser.add_argument("--cores", type=int, default=2, help="Snakemake --cores (default 2)")
     parser.add_argument("--fresh", action="store_true", help="remove the work directory first")
+    parser.add_argument(
+        "--shared-resources",
+        metavar="DIR",
+        help="a resources/ folder shared by several smoke runs (each fake is downloaded and prepared once)",
+    )
     args, extra = parser.parse_known_args(argv)
     extra = [a for a in extra if a != "--"]
     work = Path(args.workdir) if args.workdir else default_workdir(args.config)
@@ -242,8 +266,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         shutil.rmtree(work)
     start = time.perf_counter()
     try:
-        s = setup(args.config, work)
-    except (oodflow_config.ConfigError, ValueError, FileNotFoundError) as err:
+        s = setup(args.config, work, resources=args.shared_resources)
+    except (oodflow_config.ConfigError, ValueError, OSError) as err:
         print(f"smoke: {err}", file=sys.stderr)
         return 2
     size = sum(p.stat().st_size for p in s.fakes.values()) / 2**20
