@@ -60,7 +60,7 @@ def main() -> None:
             rows.append(bench(config, Path(tmp) / config.stem, Path(tmp) / "resources", args.cores))
             print(json.dumps(rows[-1]), flush=True)
     total = sum(r["wall_s"] for r in rows)
-    print(f"\n| config | wall s | jobs | fakes MiB | well-formed |\n|---|---|---|---|---|")
+    print("\n| config | wall s | jobs | fakes MiB | well-formed |\n|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['config']} | {r['wall_s']} | {r['jobs']} | {r['fake_mib']} | {r['well_formed']} |")
     print(f"| total | {total:.0f} | {sum(r['jobs'] for r in rows)} | | |")
