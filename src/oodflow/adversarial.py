@@ -1,5 +1,5 @@
 r"""Adversarial OOD evaluation: OOD metrics of scores on FGSM-perturbed test inputs (AOE's
-``adversarial_test_auroc``, methods.md section 5.5).
+``adversarial_test_auroc`` in ``logic/eval.py`` of ``2mey10/Adversarial-OE@e8745626``).
 
 Every test input, ID **and** OOD, gets one FGSM step away from class ``target`` (index 1 in the
 reference):

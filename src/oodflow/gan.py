@@ -1,7 +1,7 @@
 """GAN outliers: the sample-file format, a small DCGAN trained on the ID data, and its sampling.
 
 Kirchheim & Ortmeier (NeurIPS MLSW 2022) obtain outliers by sampling a GAN with a latent of
-inflated variance, :math:`z \\sim \\mathcal{N}(0, \\sigma^2 I)`; AOE (methods.md section 5) trains on
+inflated variance, :math:`z \\sim \\mathcal{N}(0, \\sigma^2 I)`; AOE (Botschen et al., CVPRW 2025) trains on
 such samples. The published files cover only 32x32 CIFAR-like data, so the workflow also trains a
 small DCGAN on any ID training set (rule ``train_gan``) and samples it (rule ``sample_gan``) into the
 same format.

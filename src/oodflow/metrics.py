@@ -1,6 +1,6 @@
 """OOD-detection metrics on ID and OOD score arrays (numpy and scikit-learn only).
 
-Conventions (fixed for the whole project; see methods.md section 0.2):
+Conventions (fixed for the whole project; docs/references.md, "Metric conventions"):
 
 * Every score is "higher = more in-distribution (ID)". Metrics take ``id_scores`` and
   ``ood_scores`` separately, never a mixed array with labels.
@@ -175,7 +175,7 @@ def draw_ood_subsets(n_ood: int, size: int, draws: int, rng: np.random.Generator
     """``(draws, size)`` sorted indices of OOD subsets, each drawn without replacement.
 
     The energy and OE papers score ``len(ID test) // 5`` OOD samples and average the metrics over
-    ``draws`` random subsets (methods.md section 0.2); AUPR in particular depends on this ratio.
+    ``draws`` random subsets (docs/references.md); AUPR in particular depends on this ratio.
     """
     if not 0 < size <= n_ood:
         raise ValueError(f"subset size must be in 1..{n_ood} (the OOD set size), got {size}")

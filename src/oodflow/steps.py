@@ -596,7 +596,7 @@ def extract(
         )
 
 
-#: QUIRK of PALM/ADAPT's evaluation (methods.md section 4.4): inputs normalised with these
+#: QUIRK of PALM/ADAPT's evaluation (docs/palm_adapt.md): inputs normalised with these
 #: CIFAR-10-style statistics at test time, while training used the CIFAR-100 ones.
 REFERENCE_EVAL_STATS = {"cifar10": ((0.491, 0.482, 0.447), (0.247, 0.244, 0.262))}
 

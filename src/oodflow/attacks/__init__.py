@@ -1,4 +1,4 @@
-"""Attacks on auxiliary outliers, chosen by name (Adversarial Outlier Exposure, methods.md 5.3).
+"""Attacks on auxiliary outliers, chosen by name (Adversarial Outlier Exposure; docs/aoe_attacks.md).
 
 Every attack maps a batch of outliers to perturbed outliers in the model's input space,
 ``attack(model, x_in, y_in, x_out, generator) -> x_out_adv``; see :mod:`oodflow.attacks.outlier`

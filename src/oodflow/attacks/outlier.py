@@ -1,5 +1,5 @@
 r"""Attacks on auxiliary outliers (Botschen, Kirchheim, Ortmeier, "Out-of-distribution detection with
-adversarial outlier exposure", CVPRW 2025; methods.md section 5.3).
+adversarial outlier exposure", CVPRW 2025; ``logic/attacks.py`` of ``2mey10/Adversarial-OE@e8745626``).
 
 Every attack is a callable ``attack(model, x_in, y_in, x_out, generator=None) -> x_out_adv``:
 

@@ -79,7 +79,7 @@ MNIST5K = Benchmark(
     image_formats=("gray28", "rgb32"),
 )
 
-# OpenOOD v1.5 CIFAR benchmarks (ecosystem.md section 1.4): near-OOD = the other CIFAR and
+# OpenOOD v1.5 CIFAR benchmarks (Zhang et al. 2023; docs/references.md): near-OOD = the other CIFAR and
 # TinyImageNet, far-OOD = MNIST, SVHN, Textures, Places365; plus the ODIN-era sets of the energy, OE
 # and PALM/ADAPT papers. OpenOOD removes the TinyImageNet images whose classes overlap CIFAR's; we
 # use the whole TinyImageNet val split (recorded difference).
@@ -117,7 +117,7 @@ def _cifar(name: str, num_classes: int, other: str, mean, std) -> Benchmark:
 CIFAR10 = _cifar("cifar10", 10, "cifar100", (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
 CIFAR100 = _cifar("cifar100", 100, "cifar10", (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))
 
-# The Food-101 OOD project (methods.md section 2.1): ID Food-101, eight OOD sets. The paper names
+# The Food-101 OOD project (Tranzocchi & Corsi; docs/food101.md): ID Food-101, eight OOD sets. The paper names
 # five (near: Flowers102, DTD, OxfordIIITPet; far: SVHN, FashionMNIST); the other three are
 # UNVERIFIED and ours: Places365 (scene photographs, the standard scene OOD set; near, as a set of
 # full-resolution natural photographs), MNIST (grey digits, the far-OOD partner of FashionMNIST)
@@ -127,7 +127,7 @@ CIFAR100 = _cifar("cifar100", 100, "cifar10", (0.5071, 0.4865, 0.4409), (0.2673,
 # FOOD101_SIZE px: Food-101 and the other photographs are centre-cropped to a square and
 # downscaled, the 28/32-px sets upscaled (grey ones repeated to RGB), all bilinearly. 64 px keeps
 # the 75,750 training images in memory (0.9 GB uint8) and an epoch of MobileNetV3 cheap; the
-# paper's input size is UNVERIFIED (methods.md 2.1).
+# paper's input size is UNVERIFIED (docs/food101.md).
 FOOD101_SIZE = 64
 _FOOD101_OOD = {
     "flowers102": Source("flowers102", "test", "near"),
@@ -150,7 +150,7 @@ FOOD101 = Benchmark(
     source="food101",
     ood_sources=_FOOD101_OOD,
     # Outliers for energy fine-tuning: the 300K random images of Hendrycks et al., as energy_ood
-    # uses (methods.md 2.3; the paper's own auxiliary set is UNVERIFIED). Disjoint from every OOD
+    # uses (docs/references.md; the paper's own auxiliary set is UNVERIFIED). Disjoint from every OOD
     # test set above; not filtered for food (only CIFAR classes were removed upstream).
     aux_source=Source("tinyimages_300k", "train"),
     image_size=FOOD101_SIZE,

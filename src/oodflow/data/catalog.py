@@ -75,7 +75,7 @@ class DatasetSpec:
 USER_FOLDER = "user"
 
 
-#: The published GAN sample files (methods.md 5.4): latent std 0.0, 0.1, ..., 10.0 (and 50.0).
+#: The published GAN sample files (docs/gan_outliers.md): latent std 0.0, 0.1, ..., 10.0 (and 50.0).
 GAN_PREFIX = "cifar100_gan_"
 GAN_PUBLISHED_TENTHS = frozenset([*range(0, 101), 500])
 

@@ -1,4 +1,4 @@
-r"""Adversarial Outlier Exposure (Botschen, Kirchheim, Ortmeier, CVPRW 2025; methods.md section 5).
+r"""Adversarial Outlier Exposure (Botschen, Kirchheim, Ortmeier, CVPRW 2025; 2mey10/Adversarial-OE@e8745626).
 
 Per training step the outlier batch is attacked on a copy of the model, then the model takes an OE
 step on the ID batch and the attacked outliers:

@@ -1,5 +1,5 @@
-r"""The multi-label paper's objective (EDGE, Sun et al., AAAI 2025; methods.md section 1) as a spine
-method: single-label data as one-hot multi-label targets.
+r"""The multi-label paper's objective (EDGE, Sun et al., AAAI 2025; ``Yuchen-Sunflower/EDGE@6cce68fa``)
+as a spine method: single-label data as one-hot multi-label targets.
 
 A single-label image is the multi-label case with exactly one positive label: with
 :math:`t = \mathrm{onehot}(y) \in \{0, 1\}^K` the objective of

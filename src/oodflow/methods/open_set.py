@@ -1,4 +1,4 @@
-r"""The open-set recognition paper's objectives (ARPL, DIAS; methods.md section 3) as spine methods.
+r"""The open-set recognition paper's objectives (ARPL, DIAS; docs/osr.md) as spine methods.
 
 The OSR sub-workflow (:mod:`oodflow.osr`) trains them on its own task (known/unknown class splits,
 classifier32 with two-branch batch norm). Here the same objectives train the spine's single-label
@@ -140,7 +140,7 @@ def _blocks(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
 
 
 class DIAS:
-    r"""Difficulty-aware simulator (Moon et al., ECCV 2022; methods.md 3.2) on a spine model.
+    r"""Difficulty-aware simulator (Moon et al., ECCV 2022; docs/osr.md) on a spine model.
 
     DIAS's own modules are a DCGAN (the spine's, :func:`oodflow.gan.build_generator` /
     ``build_discriminator`` for the benchmark's image format, e.g. 1x28x28 grey; its [0, 1] samples

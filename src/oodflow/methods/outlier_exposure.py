@@ -3,7 +3,7 @@
 Both methods take the ID batch ``(x, y)`` and an outlier batch ``x_aux`` and run the model once on
 their concatenation (so batch norm sees both, as in the references). Each term is averaged over its
 own part of the batch (Hendrycks et al.; Liu et al.), not over the concatenated batch as
-pytorch-ood's losses do (methods.md section 0.1); :func:`oe_objective` offers both reductions.
+pytorch-ood's losses do (docs/references.md); :func:`oe_objective` offers both reductions.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def oe_objective(
 
     * ``"hendrycks"`` (the OE paper and code): each term averaged over its own part of the batch,
       :math:`\frac{1}{B_{in}}\sum_i \mathrm{CE}_i + \lambda \frac{1}{B_{out}}\sum_j u_j`;
-    * ``"pytorch_ood"`` (pytorch-ood ``OutlierExposureLoss``, used by AOE; methods.md section 0.1):
+    * ``"pytorch_ood"`` (pytorch-ood ``OutlierExposureLoss``, used by AOE; docs/references.md):
       one mean over the concatenated batch, :math:`\frac{\sum_i \mathrm{CE}_i + \lambda \sum_j u_j}
       {B_{in} + B_{out}}`; with equal batch sizes this is half the Hendrycks value.
     """

@@ -1,4 +1,4 @@
-r"""Multi-prototype contrastive learning: PALM (Lu et al., ICLR 2024) and ADAPT (methods.md section 4).
+r"""Multi-prototype contrastive learning: PALM (Lu et al., ICLR 2024) and ADAPT (JINHYUKSUH/ADAPT@b25c9748).
 
 An encoder :math:`f` and an MLP projection head :math:`g` embed both augmented views of a batch,
 :math:`z_i = g(f(x_i)) / \lVert g(f(x_i)) \rVert` (N = 2B rows). Every class owns M prototypes on the
@@ -340,7 +340,7 @@ class PALM(MultiPrototype):
 
 
 class ADAPT(MultiPrototype):
-    """ADAPT (methods.md section 4.2): PALM plus softplus logits, hard-negative weights
+    """ADAPT (JINHYUKSUH/ADAPT@b25c9748): PALM plus softplus logits, hard-negative weights
     :math:`(L + 10^{-10})^\\beta` (``beta`` 0.15), the alignment-adaptive prototype temperature
     :math:`\\tau_0 (1 + a_{ref} - a)` (``tau0`` 0.4, ``align_ref`` 0.5) and row-only normalised
     updates. Arguments as :class:`MultiPrototype`."""

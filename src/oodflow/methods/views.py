@@ -7,7 +7,7 @@ clamped to [0, 1] and the result is normalised again.
 
 Policies (:data:`POLICIES`):
 
-* ``simclr`` (methods.md section 4.3, the PALM/ADAPT training views): RandomResizedCrop(scale 0.2-1,
+* ``simclr`` (the PALM/ADAPT training views; docs/palm_adapt.md): RandomResizedCrop(scale 0.2-1,
   ratio 3/4-4/3) to the input size, horizontal flip (p 0.5), colour jitter (brightness 0.4,
   contrast 0.4, saturation 0.4, hue 0.1) with p 0.8, grayscale with p 0.2. Differences from
   torchvision: the jitter's four operations run in a fixed order (torchvision shuffles them), the

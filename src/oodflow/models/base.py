@@ -44,7 +44,7 @@ class OODNet(nn.Module):
         """The feature extractor as three consecutive blocks ``(early, middle, late)`` sharing the
         model's modules (no copies): ``features(x) == late(middle(early(x)))``. The outputs of
         ``early`` and ``middle`` are the intermediate feature maps that DIAS's copycat imitates
-        (classifier32's block 1 and block 2, methods.md section 3)."""
+        (classifier32's block 1 and block 2; docs/osr.md)."""
         raise NotImplementedError(
             f"{type(self).__name__} defines no feature blocks (early, middle, late), which DIAS needs"
         )

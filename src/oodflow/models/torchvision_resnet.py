@@ -1,7 +1,7 @@
 """ImageNet ResNet-50 (torchvision) with EDGE's ``clssimp`` head, for the multi-label paper configs.
 
 ``features(x)`` = ReLU(BatchNorm1d(Linear(2048, hidden)(avgpool(backbone(x))))), ``head`` =
-Linear(hidden, C): EDGE's head (methods.md 1.5) split so that the last linear layer is ``head`` (the
+Linear(hidden, C): EDGE's head (docs/multilabel.md) split so that the last linear layer is ``head`` (the
 OODNet contract). ``pretrained=True`` loads torchvision's ``ResNet50_Weights.IMAGENET1K_V1`` from
 the file given as ``weights`` (catalog entry ``resnet50_imagenet1k_v1`` of
 :mod:`oodflow.models.weights`, fetched by the workflow's ``download_weights`` rule) with

@@ -73,7 +73,7 @@ MNIST5K_ML = MLBenchmark(
     oe_default="aux",
 )
 
-# EDGE's OOD sets (methods.md 1.5) that the catalog has; ImageNet-22K (JointEnergy subset) and
+# EDGE's OOD sets (docs/multilabel.md) that the catalog has; ImageNet-22K (JointEnergy subset) and
 # nus_ood are not in the catalog (they come from deeplearning-wisc/multi-label-ood).
 _PAPER_OOD = {
     "textures": Source("dtd", "all"),

@@ -98,7 +98,7 @@ class EnergyML:
 def edge_terms(
     logits_in: torch.Tensor, y: torch.Tensor, logits_out: torch.Tensor, k: int, m: float
 ) -> dict[str, torch.Tensor]:
-    """The three EDGE terms (methods.md 1.2):
+    """The three EDGE terms (``weg.py`` of ``Yuchen-Sunflower/EDGE@6cce68fa``):
 
     * ``id``: :math:`\\mathrm{BCE}(z_{in}, y)`;
     * ``conf``: :math:`\\frac{1}{B_{out} C}\\sum_{i,j} -\\log(1 - \\sigma(z^{out}_{ij}))

@@ -1,4 +1,4 @@
-"""EDGE's OE-dataset selection measure ("dilation distance", methods.md 1.4).
+"""EDGE's OE-dataset selection measure ("dilation distance"; ``oe.py`` of Yuchen-Sunflower/EDGE@6cce68fa).
 
 For batches of backbone features :math:`F_b` (B x D) of the ID data and of a candidate OE set, the
 singular values :math:`\\sigma(F_b)` (descending, ``min(B, D)`` of them) are averaged over the

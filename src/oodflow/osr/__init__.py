@@ -26,7 +26,7 @@ OSR_METHODS = Registry(
     },
 )
 
-#: Each method's hyper-parameters with the paper defaults (methods.md 3.4; ARPL's ``weight_pl`` 0.1,
+#: Each method's hyper-parameters with the paper defaults (docs/osr.md; ARPL's ``weight_pl`` 0.1,
 #: ``beta`` 0.1), so the config is checked and completed without importing torch. A test keeps them
 #: equal to the classes' signatures.
 METHOD_DEFAULTS = {

@@ -1,4 +1,4 @@
-"""OSR evaluation (methods.md 3.6): closed-set accuracy, AUROC, OSCR, open-set macro-F1, post-hoc scores.
+"""OSR evaluation (docs/osr.md): closed-set accuracy, AUROC, OSCR, open-set macro-F1, post-hoc scores.
 
 Scores follow the project's convention, "higher = known". Two protocol scores of the method's logits
 (ARPL: its reciprocal-point logits), each with accuracy, AUROC, OSCR and the spine's OOD metrics:

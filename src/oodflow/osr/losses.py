@@ -27,7 +27,7 @@ def smooth_ce(logits: torch.Tensor, y: torch.Tensor, alpha: float) -> torch.Tens
 
 
 def feature_pull(copies: tuple[torch.Tensor, ...], targets: tuple[torch.Tensor, ...]) -> torch.Tensor:
-    r"""DIAS's pull of the copycat's intermediate features to the classifier's (methods.md 3.2), the
+    r"""DIAS's pull of the copycat's intermediate features to the classifier's (docs/osr.md), the
     mean of the per-block L1 losses: :math:`\frac{1}{2}(L_1(f_1^{cc}, f_1) + L_1(f_2^{cc}, f_2))`."""
     f1c, f2c = copies
     f1, f2 = targets

@@ -6,7 +6,7 @@ entry of :attr:`OSRMethod.passes` and calls :meth:`OSRMethod.step` per batch; af
 classifier's (and copycat's) ``MultiStepLR`` steps. :meth:`OSRMethod.infer` gives the logits and the
 pooled embedding that evaluation and the feature cache use (ARPL: the reciprocal-point logits).
 
-Optimisers (methods.md 3.4): the classifier (with ARPL's points and radius) and DIAS's copycat use
+Optimisers (docs/osr.md): the classifier (with ARPL's points and radius) and DIAS's copycat use
 the ``train`` block's SGD (lr 0.1, momentum 0.9, weight decay 1e-4; or Adam), ``MultiStepLR``
 (milestones, gamma); the GANs use Adam(``gan_lr`` = 2e-4, betas 0.5, 0.999) without a schedule.
 Latent vectors ``z ~ N(0, I)`` come from torch's global generator, which the loop seeds per epoch.
@@ -262,7 +262,7 @@ def discriminator_step(
 
 
 class DIAS(OSRMethod):
-    """Difficulty-aware simulator (Moon et al., ECCV 2022; methods.md 3.2), two passes per epoch.
+    """Difficulty-aware simulator (Moon et al., ECCV 2022; docs/osr.md), two passes per epoch.
 
     Pass ``gan`` (moderate fakes), per batch:
       1. D: ``BCE(D(x), 1) + BCE(D(G(z)), 0)``;

@@ -1,4 +1,4 @@
-"""Networks of DIAS / ARPL (methods.md section 3.3), with a ``width`` knob for CPU runs.
+"""Networks of DIAS / ARPL (docs/osr.md), with a ``width`` knob for CPU runs.
 
 * :class:`Classifier32` (``classifier32ABN``): nine bias-free 3x3 convolutions in three blocks
   (64, 64, 128/2 | 128, 128, 128/2 | 128, 128, 128/2 channels at ``width`` 1; ``/2`` = stride 2),

@@ -1,7 +1,8 @@
-"""Open-set splits of DIAS (``split.py``; methods.md section 3.5), read from ``splits.json``.
+"""Open-set splits of DIAS (``split.py`` of wjun0830/Difficulty-Aware-Simulator@533cef7c), read from
+``splits.json``.
 
-``splits.json`` (package data) is a verbatim copy of ``shared/reference/osr_splits.json``: both split
-dictionaries of the paper, ``splits_F1`` (the default) and ``splits_AUROC``, with one list per trial
+``splits.json`` (package data) transcribes, verbatim, both split dictionaries of that ``split.py``:
+``splits_F1`` (the default) and ``splits_AUROC``, with one list per trial
 index. As in DIAS and ARPL, trial ``i`` (0..4) uses the list at index ``4 - i``::
 
     known   = splits[family][key][4 - i]

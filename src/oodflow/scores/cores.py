@@ -2,7 +2,7 @@
 
 Sign convention: higher = more in-distribution (ID).
 
-The paper has no public code, and only its idea is specified (methods.md section 2.2). The idea:
+The paper has no official public code (docs/references.md); we work from its description. The idea:
 ID samples produce stronger *extreme* convolutional responses than OOD samples. CORES therefore
 measures the magnitude and the frequency of significant responses in *sample-relevant* kernels,
 which it finds by backtracking from the most prominent predictions. Our implementation, with every

@@ -82,7 +82,7 @@ class Mahalanobis(Score):
 
 
 class MahalanobisPooled(Mahalanobis):
-    r"""The Mahalanobis score of PALM/ADAPT's evaluation (methods.md section 4.4).
+    r"""The Mahalanobis score of PALM/ADAPT's evaluation (``eval_ood.py`` of JINHYUKSUH/ADAPT@b25c9748).
 
     Class means :math:`\mu_c` as in :class:`Mahalanobis`, but the covariance is that of all training
     features pooled around their global mean, not class-centred (``torch.cov``, unbiased):

@@ -623,7 +623,7 @@ FLOWERS102 = DatasetSpec(
     approx_size="330 MB",
     notes="8,189 images; labels 1..102 in imagelabels.mat become 0..101; splits from setid.mat "
     "(trnid/valid/tstid, 1,020 / 1,020 / 6,149 images); class names from torchvision's Flowers102. "
-    "Near-OOD set of the Food-101 project (which split it used is UNVERIFIED, methods.md 2.1).",
+    "Near-OOD set of the Food-101 project (which split it used is UNVERIFIED; docs/food101.md).",
 )
 
 OXFORD_PETS = DatasetSpec(
@@ -692,7 +692,7 @@ PLACES365_VAL = DatasetSpec(
     "devkit (torchvision layout). 'ood10k' is DERIVED here: 10,000 val images drawn with "
     "numpy.random.default_rng(0) without replacement, sorted, recorded in ood10k.index.json. The "
     "10k Places365 OOD subsets of the papers are NOT canonical (drawn from test_256, which images "
-    "is not fixed: outlier-exposure #2, energy_ood #20; methods.md 0.3), so ours is a documented "
+    "is not fixed: outlier-exposure #2, energy_ood #20; docs/references.md), so ours is a documented "
     "deviation, not a reproduction of theirs.",
 )
 
@@ -718,8 +718,8 @@ VOC2012 = DatasetSpec(
     notes="Multi-label over the 20 classes (alphabetical); ImageSets/Main train 5,717 / val 5,823 "
     "images, the sizes of EDGE's voc12-{train,val}.mat; EDGE evaluates on val. Label = classes "
     "flagged 1; 0 ('difficult' objects only) counts as absent: whether EDGE's .mat labels do the "
-    "same is UNVERIFIED. md5 and the thor URL from torchvision 0.29 voc.py (not in ecosystem.md "
-    "5.3); the pjreddie mirror is the one the JointEnergy README points to.",
+    "same is UNVERIFIED. md5 and the thor URL from torchvision 0.29 voc.py; the pjreddie mirror "
+    "is the one the JointEnergy README points to.",
 )
 
 COCO2014 = DatasetSpec(
@@ -738,7 +738,7 @@ COCO2014 = DatasetSpec(
     notes="Multi-label over the 80 categories, indexed by sorted category id; every instance "
     "annotation counts (crowd included); images without annotations get an empty label (EDGE's "
     "pickles use -1 there and are built with pycocotools: whether it keeps crowd regions is "
-    "UNVERIFIED). No md5 in ecosystem.md 5.3: sha256 pinned on first download.",
+    "UNVERIFIED). No md5 is published: sha256 pinned on first download.",
 )
 
 NUSWIDE = DatasetSpec(
