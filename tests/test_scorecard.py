@@ -132,5 +132,7 @@ def test_paper_rows_of_a_smoke_run_say_so_without_a_delta():
     assert (smoke["status"], smoke["ours"], smoke["delta"]) == ("ran (smoke)", 90.0, None)
     (real,) = sc.build([entry], {"r": TABLE}, {"r": "paper"})
     assert real["status"] == "ok" and real["delta"] == pytest.approx(10.0)
+    (custom,) = sc.build([entry], {"r": TABLE}, {"r": "custom"})
+    assert (custom["status"], custom["ours"], custom["delta"]) == ("ran (custom protocol)", 90.0, None)
     (absent,) = sc.build([entry], {}, {"r": "smoke"})
     assert absent["status"].startswith("not run")

@@ -40,6 +40,9 @@ LOOKUP_KEYS = ("results", "benchmark", "run", "score", "ood_set", "metric")
 ENTRY_KEYS = ("paper", "quantity", "reported", "source", "verified", "paper_scale", "embedded")
 #: Metrics reported as fractions in our tables and as % in the papers.
 PERCENT_METRICS = ("accuracy", "AUROC", "AUPR-In", "AUPR-Out", "FPR@95", "OSCR", "F1", "mAP")
+#: The status of a paper-scale row whose folder records a run other than the paper's experiment
+#: (oodflow.provenance): our number is shown, the delta is not.
+NOT_THE_PAPERS = {"smoke": "ran (smoke)", "custom": "ran (custom protocol)"}
 COLUMNS = ("paper", "quantity", "scale", "reported", "ours", "delta", "status", "source", "verified", "where")
 
 
@@ -207,7 +210,8 @@ def build(
     ``tables`` maps a results folder name to the rows of its metrics table (what has been run);
     ``scales`` a folder to the scale its ``provenance.json`` records (:mod:`oodflow.provenance`). The
     paper-scale row of an entry always appears (``not run`` until its results exist); a paper-scale
-    row whose folder holds a smoke run says ``ran (smoke)``, with our (meaningless) number and no delta.
+    row whose folder holds a smoke run says ``ran (smoke)``, one with another protocol than the
+    paper config's (fewer epochs, trials, images) ``ran (custom protocol)``: our number, no delta.
     """
     tables = {name: list(rows) for name, rows in tables.items()}
     scales = dict(scales or {})
@@ -234,8 +238,8 @@ def build(
             if ours is not None and scale == "embedded":
                 status = "ok (analogue: different data)"
             delta = None if ours is None else ours - e.reported
-            if ours is not None and scales.get(lookup.results) == "smoke":
-                status, delta = "ran (smoke)", None
+            if ours is not None and scales.get(lookup.results) in NOT_THE_PAPERS:
+                status, delta = NOT_THE_PAPERS[scales[lookup.results]], None
             out.append({**base, "scale": scale, "reported": e.reported, "ours": ours, "delta": delta,
                         "status": status, "where": lookup.describe()})  # fmt: skip
     return out
@@ -271,7 +275,8 @@ def to_markdown(rows: list[dict[str, Any]], papers: Mapping[str, str], ran: Iter
         "default CPU run: different data and model, a trend only. `not retrieved`: the paper's number "
         "could not be read; `no such row`: the results exist but hold no such run/score; `ran (smoke)`: the "
         "paper config ran at toy scale on fake data (`python -m oodflow.smoke`), so the code path works "
-        "and its number means nothing. "
+        "and its number means nothing; `ran (custom protocol)`: paper-scale data, but not the paper "
+        "config's protocol (epochs, trials, set sizes; see the folder's provenance.json), so no delta. "
         "Numbers marked ✗ are UNVERIFIED in the specification.",
         "",
         f"Results found: {', '.join(f'`results/{r}`' for r in ran) or 'none'}.",
