@@ -110,7 +110,7 @@ def test_crosspaper_and_palm_cpu_knobs(shrunk):
     assert palm["runs"]["adapt"]["method_args"]["n_proto"] == 2
     _, food = shrunk["food101"]
     assert food["scores"]["cores"] == {"layers": 2}
-    assert food["benchmark"]["aux_size"] == 128  # null (all 300K) becomes the smoke value
+    assert food["benchmark"]["aux_size"] == 48  # null (all 300K) becomes the smoke value
 
 
 def test_parser_args_of_needed_datasets_are_capped(shrunk):
