@@ -186,7 +186,7 @@ def test_validation_ignores_the_keyword():
     assert rules["multilabel.runs.*.epochs"] == 1 and rules["osr.trials"] == {"first": 1}
     assert rules["datasets.places365_val.parser_args.ood_size"] == 40
     for path, rule in sh.smoke_rules(schema):
-        assert isinstance(rule, int) or set(rule) == {"first"}, path
+        assert isinstance(rule, (int, float)) or set(rule) == {"first"}, path
 
 
 def test_argument_tables_name_real_keyword_arguments():
@@ -204,6 +204,17 @@ def test_argument_tables_name_real_keyword_arguments():
         assert set(args) <= set(inspect.signature(SCORES.get(score)).parameters), score
     for name, args in sh.PARSER_ARGS.items():
         assert set(args) <= set(inspect.signature(parser(DATASETS.get(name))).parameters), name
+    from oodflow.models import MODELS
+
+    for model, args in sh.MODEL_ARGS.items():
+        assert set(args) <= set(inspect.signature(MODELS.get(model)).parameters), model
+
+
+def test_models_shrink_in_width_unless_pretrained(shrunk):
+    _, food = shrunk["food101"]
+    assert all(spec["model_args"]["width"] == 0.25 for spec in food["runs"].values())
+    _, edge = shrunk["edge_voc2012"]
+    assert all("width" not in spec.get("model_args", {}) for spec in edge["multilabel"]["runs"].values())
 
 
 def test_multilabel_image_size_caps_the_benchmark_side():

@@ -27,6 +27,7 @@ from typing import Any
 
 __all__ = [
     "METHOD_ARGS",
+    "MODEL_ARGS",
     "OBJECTIVE_ARGS",
     "PARSER_ARGS",
     "SCORE_ARGS",
@@ -47,6 +48,13 @@ METHOD_ARGS: dict[str, dict[str, Any]] = {
     "adapt": {"n_proto": 2, "k": 2, "proj_dim": 32},
     # EDGE's energy-gap term starts at start_epoch: at 0 a one-epoch run exercises it.
     "edge": {"start_epoch": 0},
+}
+
+#: ``runs.<run>.model_args`` by model: a quarter of the channels (a 16th of the convolutions' cost; the
+#: same layers, blocks and heads), except for pretrained models, whose weights fix the width.
+MODEL_ARGS: dict[str, dict[str, Any]] = {
+    name: {"width": 0.25}
+    for name in ("resnet18", "resnet34", "wrn40_2", "mobilenet_v3_large", "mobilenet_v3_small")
 }
 
 #: ``multilabel.runs.<run>.objective_args`` by objective.
@@ -129,6 +137,7 @@ def smoke_rules(schema: Mapping[str, Any] | None = None) -> list[tuple[str, Any]
     visit(root, "")
     for where, table, key in (
         ("runs.*.method_args", METHOD_ARGS, "method"),
+        ("runs.*.model_args", MODEL_ARGS, "model"),
         ("multilabel.runs.*.objective_args", OBJECTIVE_ARGS, "objective"),
         ("{scores,osr.scores,multilabel.scores}", SCORE_ARGS, "score"),
         ("datasets", PARSER_ARGS, "dataset"),
@@ -269,6 +278,9 @@ def _shrink_args(out: dict[str, Any]) -> None:
     for spec in runs:
         if spec["method"] in METHOD_ARGS:
             spec["method_args"] = _cap_args(spec.get("method_args", {}), METHOD_ARGS[spec["method"]])
+        model_args = spec.get("model_args", {})
+        if spec["model"] in MODEL_ARGS and not model_args.get("pretrained"):
+            spec["model_args"] = _cap_args(model_args, MODEL_ARGS[spec["model"]], {"width": 1.0})
     ml = out.get("multilabel")
     for spec in (ml or {}).get("runs", {}).values():
         if spec["objective"] in OBJECTIVE_ARGS:
