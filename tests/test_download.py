@@ -57,6 +57,11 @@ def _handler(state: _Server) -> type[BaseHTTPRequestHandler]:
             elif route == "truncated":  # promise everything, send half, close the connection
                 self._send(state.content[: len(state.content) // 2], length=len(state.content))
                 self.close_connection = True
+            elif route == "nolength":  # no Content-Length: the body ends when the connection closes
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(state.content)
+                self.close_connection = True
             elif route == "unavailable":
                 self.send_error(503, "Service Unavailable")
             else:
@@ -191,7 +196,7 @@ def test_existing_corrupt_file_downloaded_again(server, tmp_path, pins):
 
 
 def test_pinned_manifest(server, tmp_path, pins):
-    res = Resource("data.bin", (server("ok"),))  # nothing published
+    res = Resource("data.bin", (server("ok"),), size=len(PAYLOAD))  # no checksum published; a size
     path = _fetch(res, tmp_path / "dl", pins)
     assert pins.get("toy", "data.bin") == SHA256  # first verified download pins
     assert '"toy/data.bin"' in pins.path.read_text()
@@ -203,7 +208,7 @@ def test_pinned_manifest(server, tmp_path, pins):
     assert server.requests["/ok/data.bin"] == 2
 
     path.unlink()
-    server.content = PAYLOAD + b"changed upstream"
+    server.content = b"Y" + PAYLOAD[1:]  # changed upstream, same size
     with pytest.raises(DownloadError) as info:
         _fetch(res, tmp_path / "dl", pins)
     msg = str(info.value)
@@ -211,6 +216,79 @@ def test_pinned_manifest(server, tmp_path, pins):
     assert str(pins.path) in msg
     _assert_empty(tmp_path / "dl")
     assert pins.get("toy", "data.bin") == SHA256  # the pin is unchanged
+
+
+def _tar_gz(members: int = 40) -> bytes:
+    """A gzipped tar of incompressible members (so a cut anywhere lands inside the data)."""
+    import io
+    import random
+    import tarfile
+
+    rng, buf = random.Random(0), io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for i in range(members):
+            data = rng.randbytes(2000)
+            info = tarfile.TarInfo(f"set/{i}.bin")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+ARCHIVE = _tar_gz()
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.999])
+def test_truncated_first_download_without_length_is_not_pinned(server, tmp_path, pins, cut):
+    server.content = ARCHIVE[: int(len(ARCHIVE) * cut)]  # the connection dropped; no length promised
+    res = Resource("set.tar.gz", (server("nolength", "set.tar.gz"),))
+    with pytest.raises(DownloadError, match="truncated or malformed.*refusing to pin") as info:
+        _fetch(res, tmp_path / "dl", pins, retries=1)
+    assert server.requests["/nolength/set.tar.gz"] == 2  # over HTTP: retried, as a dropped connection
+    assert str(tmp_path) not in str(info.value)  # names the download, not the temporary file
+    _assert_empty(tmp_path / "dl")
+    assert not pins.path.exists()
+
+    server.content = ARCHIVE  # the next, whole download is the one pinned
+    _fetch(res, tmp_path / "dl", pins)
+    assert pins.get("toy", "set.tar.gz") == hashlib.sha256(ARCHIVE).hexdigest()
+
+
+def test_truncated_local_file_is_refused_once_and_not_pinned(tmp_path, pins):
+    mirror = tmp_path / "mirror" / "set.tar.gz"
+    mirror.parent.mkdir()
+    mirror.write_bytes(ARCHIVE[:-100])
+    res = Resource("set.tar.gz", (mirror.as_uri(),))
+    with pytest.raises(DownloadError, match="refusing to pin") as info:
+        _fetch(res, tmp_path / "dl", pins)
+    assert len(info.value.failures) == 1 and "attempts" not in info.value.failures[0][1]  # not retried
+    _assert_empty(tmp_path / "dl")
+    assert not pins.path.exists()
+    mirror.write_bytes(ARCHIVE)
+    assert _fetch(res, tmp_path / "dl", pins).read_bytes() == ARCHIVE
+    assert pins.get("toy", "set.tar.gz") == hashlib.sha256(ARCHIVE).hexdigest()
+
+
+def test_unverifiable_first_download_is_not_pinned(server, tmp_path, pins):
+    res = Resource("data.bin", (server("ok"),))  # no checksum, no size, no format to read through
+    with pytest.raises(DownloadError, match="is whole.*add its size or sha256") as info:
+        _fetch(res, tmp_path / "dl", pins)
+    assert server.requests["/ok/data.bin"] == 1 and "toy" in str(info.value)
+    _assert_empty(tmp_path / "dl")
+    assert not pins.path.exists()
+
+
+def test_mismatch_with_a_pin_says_how_to_repin(server, tmp_path, pins):
+    bad = hashlib.sha256(ARCHIVE[:1000]).hexdigest()
+    pins.pin("toy", "set.tar.gz", bad)  # e.g. pinned by a bad first download of an older release
+    server.content = ARCHIVE
+    res = Resource("set.tar.gz", (server("ok", "set.tar.gz"),))
+    with pytest.raises(DownloadError) as info:
+        _fetch(res, tmp_path / "dl", pins)
+    msg = str(info.value)
+    assert f"sha256 mismatch: expected {bad}" in msg and "none is published" in msg
+    assert f"{pins.path} under the key 'toy/set.tar.gz'" in msg
+    assert "delete the key 'toy/set.tar.gz'" in msg and "verify it" in msg
+    _assert_empty(tmp_path / "dl")
 
 
 def test_pin_never_overwritten(pins):

@@ -10,7 +10,11 @@ to recover.
 
 Resources without a published checksum are checked against :class:`PinnedChecksums`, a committed
 ``config/checksums.json`` manifest: the first verified download pins its sha256 and every later
-download must match it (trust on first use, made reproducible by committing the manifest). Where
+download must match it (trust on first use, made reproducible by committing the manifest). Only a
+file known to be whole is pinned: it must read through as the format its name says
+(:func:`oodflow.archives.check_complete`: tar, zip, gzip, npy), or match the catalog's ``size``, or
+a published sha256 prefix; a truncated first download (``file://``, or HTTP without
+``Content-Length`` when the connection drops) is refused, not kept and not pinned. Where
 upstream publishes only a prefix of the sha256 (torchvision embeds the first 8 hex digits in its
 weight file names, e.g. ``resnet50-0676ba61.pth``), the first download must also match that prefix
 before it is pinned; once pinned, the full pinned sha256 is what every later download is checked
@@ -36,6 +40,7 @@ from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
+from oodflow.archives import check_complete
 from oodflow.io import FormatError, atomic_path, read_json, sha256_file, write_json
 
 if TYPE_CHECKING:
@@ -67,10 +72,16 @@ class DownloadError(RuntimeError):
         filename: the resource's file name.
         failures: ``(url, reason)`` for every URL tried, in order.
         kind: what ``dataset`` names, for the message: ``"dataset"`` or ``"weights"``.
+        hint: an extra line of advice (e.g. how to re-pin a checksum pinned by a bad download).
     """
 
     def __init__(
-        self, dataset: str, filename: str, failures: list[tuple[str, str]], kind: str = "dataset"
+        self,
+        dataset: str,
+        filename: str,
+        failures: list[tuple[str, str]],
+        kind: str = "dataset",
+        hint: str | None = None,
     ) -> None:
         self.dataset = dataset
         self.filename = filename
@@ -78,6 +89,8 @@ class DownloadError(RuntimeError):
         self.kind = kind
         lines = [f"could not download '{filename}' of {kind} '{dataset}'; URLs tried:"]
         lines += [f"  - {url}: {reason}" for url, reason in self.failures]
+        if hint:
+            lines.append(hint)
         lines.append(RECOVERY_HINTS.format(kind=kind))
         super().__init__("\n".join(lines))
 
@@ -344,16 +357,47 @@ def fetch(
             if reason is None:
                 break
             if pinned:
-                reason += f" (the expected sha256 is pinned in {pins.path})"
+                reason += " (against the sha256 pinned by a first download; none is published)"
             failures.append((url, reason))
             log.warning("%s: %s failed: %s", dataset, url, reason)
         else:
-            raise DownloadError(dataset, resource.filename, failures, kind=kind)
+            hint = _repin_hint(pins, dataset, resource) if pinned else None
+            raise DownloadError(dataset, resource.filename, failures, kind=kind, hint=hint)
         actual_sha256 = None if expected else sha256_file(tmp)
     if actual_sha256 is not None:
         pins.pin(dataset, resource.filename, actual_sha256)
         log.info("%s: pinned sha256 %s of %s in %s", dataset, actual_sha256, resource.filename, pins.path)
     return target
+
+
+def _repin_hint(pins: PinnedChecksums, dataset: str, resource: Resource) -> str:
+    key = pins.key(dataset, resource.filename)
+    return (
+        f"The expected sha256 is not published: it was pinned by the first download of this file, in "
+        f"{pins.path} under the key '{key}'. If that pin is wrong (a bad first download) or the file "
+        f"legitimately changed upstream: fetch the file by hand and verify it (e.g. that it extracts), "
+        f"then delete the key '{key}' from {pins.path} and rerun; the next whole download is pinned."
+    )
+
+
+def _whole(path: Path, url: str, resource: Resource, prefix: str | None) -> None:
+    """Check that a download about to be pinned is whole (see the module docstring).
+
+    Raises:
+        _Transient: an incomplete file over the network (a dropped connection; worth retrying).
+        _Permanent: an incomplete local file, or one that nothing can show to be whole.
+    """
+    try:
+        checked = check_complete(path, resource.filename)
+    except FormatError as err:
+        reason = f"{str(err).replace(str(path), 'the download')}: refusing to pin its sha256"
+        raise (_Permanent if url.startswith("file:") else _Transient)(reason) from None
+    if checked is None and resource.size is None and prefix is None:
+        raise _Permanent(
+            f"nothing shows that the download of '{resource.filename}' is whole (no published checksum "
+            "or size, and not a tar/zip/gzip/npy file that can be read through), so its sha256 is not "
+            "pinned; add its size or sha256 to the catalog entry"
+        )
 
 
 def _try_url(
@@ -383,5 +427,18 @@ def _try_url(
                 log.warning("%s: %s: %s; retrying", dataset, url, err)
             continue
         mismatches = _mismatches(tmp, expected, prefix) if expected or prefix else []
-        return "; ".join(mismatches) if mismatches else None
+        if mismatches:
+            return "; ".join(mismatches)
+        if expected:
+            return None
+        try:  # no published or pinned checksum: the sha256 of this download gets pinned
+            _whole(tmp, url, resource, prefix)
+        except _Permanent as err:
+            return str(err)
+        except _Transient as err:
+            reason = f"{err} (after {attempt + 1} attempt{'s' if attempt else ''})"
+            if attempt < retries:
+                log.warning("%s: %s: %s; retrying", dataset, url, err)
+            continue
+        return None
     return reason
