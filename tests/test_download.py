@@ -42,6 +42,18 @@ def _handler(state: _Server) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
+        def _trickle(self, data: bytes) -> None:
+            import time
+
+            try:
+                for i in range(min(len(data), 200)):
+                    self.wfile.write(data[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(0.05)
+            except OSError:  # the client gave up
+                pass
+            self.close_connection = True
+
         def do_GET(self) -> None:
             state.requests[self.path] += 1
             route = self.path.split("/")[1]
@@ -62,6 +74,13 @@ def _handler(state: _Server) -> type[BaseHTTPRequestHandler]:
                 self.end_headers()
                 self.wfile.write(state.content)
                 self.close_connection = True
+            elif route == "trickle":  # headers at once, then a byte every 50 ms (20 B/s), for 10 s at most
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(state.content)))
+                self.end_headers()
+                self._trickle(state.content)
+            elif route == "slowheaders":  # even the status line and headers trickle
+                self._trickle(b"HTTP/1.0 200 OK\r\n" + b"X-Pad: a\r\n" * 1000)
             elif route == "unavailable":
                 self.send_error(503, "Service Unavailable")
             else:
@@ -318,3 +337,50 @@ def test_invalid_arguments(tmp_path, pins):
         _fetch(Resource("data.bin", ()), tmp_path, pins)
     with pytest.raises(ValueError, match="retries"):
         _fetch(Resource("data.bin", ("file:///x",)), tmp_path, pins, retries=-1)
+
+
+def test_trickling_server_fails_the_minimum_rate(server, tmp_path, pins):
+    import time
+
+    res = Resource("data.bin", (server("trickle"),), md5=MD5)
+    start = time.monotonic()
+    with pytest.raises(DownloadError) as info:
+        _fetch(res, tmp_path / "dl", pins, retries=1, min_rate=1000, rate_window=0.6)
+    elapsed = time.monotonic() - start
+    reason = info.value.failures[0][1]
+    assert reason.startswith("too slow: ") and "below the minimum of 1000 B/s averaged over 0.6 s" in reason
+    assert "OODFLOW_DOWNLOAD_MIN_RATE" in reason and "OODFLOW_DOWNLOAD_RATE_WINDOW" in reason
+    assert "(after 2 attempts)" in reason and server.requests["/trickle/data.bin"] == 2
+    assert elapsed < 4, elapsed  # two windows, not the 10 s the server would trickle for
+    _assert_empty(tmp_path / "dl")
+
+
+@pytest.mark.parametrize("route", ["trickle", "slowheaders"])
+def test_attempt_deadline(server, tmp_path, pins, route):
+    import time
+
+    res = Resource("data.bin", (server(route),), md5=MD5)
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match="the deadline of 0.8 s per attempt passed") as info:
+        _fetch(res, tmp_path / "dl", pins, retries=0, deadline=0.8, min_rate=0)
+    assert time.monotonic() - start < 3
+    assert "OODFLOW_DOWNLOAD_DEADLINE" in str(info.value)
+    _assert_empty(tmp_path / "dl")
+
+
+def test_pace_from_the_environment(server, tmp_path, pins, monkeypatch):
+    from oodflow.download import DEFAULT_DEADLINE, DEFAULT_MIN_RATE, DEFAULT_RATE_WINDOW, Pace
+
+    assert Pace.resolve({}) == Pace(DEFAULT_DEADLINE, DEFAULT_MIN_RATE, DEFAULT_RATE_WINDOW)
+    assert (DEFAULT_MIN_RATE, DEFAULT_RATE_WINDOW) == (10 * 1024, 60)
+    env = {"OODFLOW_DOWNLOAD_MIN_RATE": "1000", "OODFLOW_DOWNLOAD_RATE_WINDOW": "0.6"}
+    assert Pace.resolve(env) == Pace(DEFAULT_DEADLINE, 1000, 0.6)
+    assert Pace.resolve(env, min_rate=5) == Pace(DEFAULT_DEADLINE, 5, 0.6)  # an argument wins
+    with pytest.raises(ValueError, match="OODFLOW_DOWNLOAD_DEADLINE='soon' is not a number"):
+        Pace.resolve({"OODFLOW_DOWNLOAD_DEADLINE": "soon"})
+    with pytest.raises(ValueError, match="deadline > 0"):
+        Pace.resolve({}, deadline=0)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    with pytest.raises(DownloadError, match="below the minimum of 1000 B/s averaged over 0.6 s"):
+        _fetch(Resource("data.bin", (server("trickle"),), md5=MD5), tmp_path / "dl", pins, retries=0)
