@@ -135,6 +135,37 @@ def test_hostile_zip_refused(work, name):
     _assert_untouched(work, dest)
 
 
+def _zip_link(path: Path, link: str, target: str, below: str | None) -> Path:
+    """A zip whose entry ``link`` is a symbolic link to ``target`` (``below``: an entry under it)."""
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("fine.txt", b"ok")
+        info = zipfile.ZipInfo(link)
+        info.external_attr = (0o120777 << 16) | 0x20  # S_IFLNK | rwx, as Info-ZIP's `zip -y` writes
+        zf.writestr(info, target)
+        if below is not None:
+            zf.writestr(below, b"pwned")
+    return path
+
+
+@pytest.mark.parametrize(("target", "below"), [("/etc", "link/passwd"), ("/etc", None), ("inside.txt", None)])
+def test_zip_symlink_entry_refused_by_name(work, target, below):
+    archive = _zip_link(work / "bad.zip", "link", target, below)
+    dest = work / "out" / "bad"
+    with pytest.raises(UnsafeArchiveError, match="symbolic link entry") as info:
+        extract(archive, dest)
+    assert info.value.member == "link" and "'link'" in str(info.value)
+    _assert_untouched(work, dest)
+
+
+def test_zip_entry_below_a_file_entry_refused(work):
+    archive = _zip(work / "bad.zip", {"data": b"a file", "data/x.txt": b"below it"})
+    dest = work / "out" / "bad"
+    with pytest.raises(UnsafeArchiveError, match="through the entry 'data', which is not a folder") as info:
+        extract(archive, dest)
+    assert info.value.member == "data/x.txt"
+    _assert_untouched(work, dest)
+
+
 @pytest.mark.parametrize("kind", ["tar", "zip"])
 def test_interrupted_extraction_leaves_nothing(work, monkeypatch, kind):
     if kind == "tar":

@@ -384,3 +384,14 @@ def test_pace_from_the_environment(server, tmp_path, pins, monkeypatch):
         monkeypatch.setenv(var, value)
     with pytest.raises(DownloadError, match="below the minimum of 1000 B/s averaged over 0.6 s"):
         _fetch(Resource("data.bin", (server("trickle"),), md5=MD5), tmp_path / "dl", pins, retries=0)
+
+
+@pytest.mark.parametrize("url", ["htp://127.0.0.1:9/data.bin", "127.0.0.1/data.bin", "gopher://x/data.bin"])
+def test_unknown_url_scheme_is_permanent(server, tmp_path, pins, url):
+    res = Resource("data.bin", (url, server("ok")), md5=MD5)
+    assert _fetch(res, tmp_path, pins, retries=3, backoff=10).read_bytes() == PAYLOAD  # no backoff waited
+    with pytest.raises(DownloadError) as info:
+        _fetch(Resource("data.bin", (url,), md5=MD5), tmp_path / "dl", pins, retries=3, backoff=10)
+    ((failed, reason),) = info.value.failures
+    assert failed == url and reason.startswith("unusable URL: unknown scheme") and "attempt" not in reason
+    assert "http://, https://, file://" in reason

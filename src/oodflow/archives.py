@@ -2,7 +2,8 @@
 
 Archives come from the internet, so :func:`extract` treats them as hostile: before anything is
 written it refuses members with absolute paths or ``..`` components, links pointing outside the
-destination, members reached through a link, and device or fifo files, raising
+destination, members reached through a link (zip: symbolic-link entries at all, and entries below
+a file entry), and device or fifo files, raising
 :class:`UnsafeArchiveError` naming the archive and the member. Tar archives are then unpacked with
 tarfile's ``"data"`` filter as a second line of defence (Python 3.11.4+).
 
@@ -25,6 +26,7 @@ import os
 import posixpath
 import re
 import shutil
+import stat
 import tarfile
 import tempfile
 import zipfile
@@ -270,6 +272,29 @@ def _tar_problems(members: list[tarfile.TarInfo]) -> tuple[str, str] | None:
     return None
 
 
+def _zip_problems(infos: list[zipfile.ZipInfo]) -> tuple[str, str] | None:
+    """The first ``(entry, reason)`` that makes a zip unsafe or unextractable, or ``None``.
+
+    zipfile would write a symbolic-link entry (Unix mode ``S_IFLNK`` in the high bits of
+    ``external_attr``) as a plain file holding the link target, and fail on an entry below it; both
+    are refused here, as is an entry below an entry that is a file.
+    """
+    files = {_normal(i.filename.replace("\\", "/")) for i in infos if not i.is_dir()}
+    for info in infos:
+        name = info.filename
+        reason = _path_problem(name, backslash_is_separator=True)
+        if reason is None and stat.S_ISLNK(info.external_attr >> 16):
+            reason = "symbolic link entry (links in zip archives are not extracted)"
+        if reason is None:
+            parts = _normal(name.replace("\\", "/")).split("/")
+            above = next((a for i in range(1, len(parts)) if (a := "/".join(parts[:i])) in files), None)
+            if above is not None:
+                reason = f"path goes through the entry '{above}', which is not a folder"
+        if reason is not None:
+            return name, reason
+    return None
+
+
 # ---------------------------------------------------------------------------------- extraction
 def _extract_tar(archive: Path, dest: Path, digest: str) -> None:
     try:
@@ -292,12 +317,18 @@ def _extract_zip(archive: Path, dest: Path, digest: str) -> None:
     try:
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
-            for info in infos:
-                reason = _path_problem(info.filename, backslash_is_separator=True)
-                if reason is not None:
-                    raise UnsafeArchiveError(archive, info.filename, reason)
+            problem = _zip_problems(infos)
+            if problem is not None:
+                raise UnsafeArchiveError(archive, *problem)
             with _staging(dest, archive, digest) as tmp:
-                zf.extractall(tmp, members=infos)
+                for info in infos:
+                    try:
+                        zf.extract(info, tmp)
+                    except (NotADirectoryError, IsADirectoryError, FileExistsError) as err:
+                        raise FormatError(
+                            f"{archive}: cannot extract the entry '{info.filename}' "
+                            f"({err.strerror or type(err).__name__})"
+                        ) from None
     except (zipfile.BadZipFile, EOFError) as err:
         raise FormatError(f"{archive}: unreadable zip archive ({err})") from None
 

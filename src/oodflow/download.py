@@ -4,7 +4,8 @@
 destination and moves it into place only once the transfer is complete and the checksum matches, so
 the output path only ever holds a verified file. Per URL, transient failures (network errors,
 timeouts, HTTP 5xx, truncated transfers) are retried with exponential backoff; permanent failures
-(HTTP 404 and other 4xx, a checksum mismatch) and exhausted retries move on to the next mirror. When
+(HTTP 404 and other 4xx, a checksum mismatch, a URL of unknown scheme such as ``htp://``) and
+exhausted retries move on to the next mirror. When
 every URL failed, :class:`DownloadError` names the dataset, each URL with its failure reason, and how
 to recover.
 
@@ -66,6 +67,8 @@ DEFAULT_MANIFEST = Path(__file__).resolve().parents[2] / "config" / "checksums.j
 CHUNK = 1 << 20
 USER_AGENT = "oodflow-downloader/1 (Python urllib)"
 _TRANSIENT_HTTP = {408, 425, 429}
+#: URL schemes urllib downloads from; any other (a typo such as ``htp://``) is a permanent error.
+_SCHEMES = ("http", "https", "file", "ftp")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _HEX_PREFIX = re.compile(r"[0-9a-f]{1,64}")
 
@@ -413,6 +416,12 @@ def _transfer(
         _Permanent: on other HTTP errors, missing local files, unsupported URLs, oversize files.
         OSError: on local write errors (a full disk is not the server's fault).
     """
+    scheme = url.partition(":")[0].lower() if ":" in url else ""
+    if scheme not in _SCHEMES:
+        raise _Permanent(
+            f"unusable URL: unknown scheme {scheme + '://' if scheme else '(none)'} "
+            f"(supported: {', '.join(s + '://' for s in _SCHEMES)})"
+        )
     pace = pace or Pace()
     with _Watch(pace) as watch:
         try:
