@@ -41,8 +41,12 @@ def test_defaults_are_filled_in(test_config):
         (lambda c: c["benchmark"].update(ood_sets=["textures", "nope"]), "benchmark.ood_sets.1", ["glyphs"]),
         (lambda c: c["benchmark"].update(name="cifar5"), "benchmark.name", ["mnist5k"]),
         (lambda c: c["benchmark"].update(image_format="rgb64"), "benchmark.image_format", ["gray28"]),
-        (lambda c: c.update(typo_key=1), "<root>", ["typo_key"]),
-        (lambda c: c["runs"]["tiny"].update(optimiser="sgd"), "runs.tiny", ["optimiser"]),
+        (lambda c: c.update(typo_key=1), "typo_key", ["unknown key 'typo_key'", "valid keys: ", "runs"]),
+        (
+            lambda c: c["runs"]["tiny"].update(optimiser="sgd"),
+            "runs.tiny.optimiser",
+            ["unknown key 'optimiser'", "valid keys: seed, model, ", "optimizer"],
+        ),
     ],
 )
 def test_bad_config_names_the_key(test_config, mutate, key, words):
@@ -112,3 +116,18 @@ def test_paper_configs_write_to_distinct_results_folders():
         assert folder not in folders, f"{path.name} and {folders[folder]} both write results/{folder}"
         folders[folder] = path.name
     assert {"aoe_cifar10", "cifar10"} <= set(folders)
+
+
+def test_config_cli_names_the_file_and_line(tmp_path, capsys):
+    good, bad, dup = tmp_path / "good.yaml", tmp_path / "bad.yaml", tmp_path / "dup.yaml"
+    good.write_text(cfg.SCHEMA_PATH.with_name("test.yaml").read_text())
+    bad.write_text("seed: 0\nruns:\n\ttiny: {}\n")
+    dup.write_text(good.read_text() + "seed: 3\n")
+    assert cfg.main([str(good)]) == 0
+    assert f"{good}: valid" in capsys.readouterr().out
+    assert cfg.main([str(good), str(bad), str(dup)]) == 1
+    err = capsys.readouterr().err
+    assert f"{bad}:3:1: not valid YAML" in err and "holds a tab" in err
+    assert f"{dup}:{len(good.read_text().splitlines()) + 1}:1: not valid YAML: found the key 'seed'" in err
+    with pytest.raises(cfg.ConfigError, match=f"^{dup}:"):
+        cfg.load(dup)

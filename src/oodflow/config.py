@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import copy
 import inspect
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
 from oodflow import yamlfile
 
@@ -192,6 +192,14 @@ def _schema_check(validator, cfg: dict) -> None:
     errors = sorted(validator.iter_errors(cfg), key=lambda e: list(e.absolute_path))
     if errors:
         err = errors[0]
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            allowed = list(err.schema.get("properties", {}))
+            extra = next((k for k in err.instance if k not in allowed), None)
+            if extra is not None:
+                where = _key([*err.absolute_path, extra])
+                raise ConfigError(
+                    f"config error at {where}: unknown key '{extra}'; valid keys: {', '.join(allowed)}"
+                )
         raise ConfigError(f"config error at {_key(err.absolute_path)}: {err.message}")
 
 
@@ -475,13 +483,50 @@ def check_parameters(cfg: Mapping[str, Any]) -> None:
         )
 
 
-def load(path: str | Path) -> dict:
-    """Read a YAML config file and validate it."""
-    path = Path(path)
+def read(path: str | Path) -> dict:
+    """The mapping of the YAML config file ``path``, unvalidated.
+
+    Raises:
+        ConfigError: a syntax error, a tab, a repeated key, an empty file or a top level that is
+            not a mapping, naming the file and the line (:func:`oodflow.yamlfile.load_mapping`).
+    """
     try:
-        raw = yamlfile.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    return validate(raw)
+        return yamlfile.load_mapping(path, "a config")
+    except yamlfile.YAMLFileError as err:
+        raise ConfigError(str(err)) from None
+
+
+def load(path: str | Path) -> dict:
+    """Read a YAML config file and validate it (errors name the file, then the key)."""
+    raw = read(path)
+    try:
+        return validate(raw)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m oodflow.config CONFIG...``: check config files as the workflow does before any job.
+
+    Snakemake reads a ``--configfile`` itself and reports a YAML error without the file or line;
+    this names both (and refuses a repeated key, which Snakemake accepts).
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m oodflow.config", description=main.__doc__)
+    parser.add_argument("configs", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    status = 0
+    for path in args.configs:
+        try:
+            load(path)
+        except (ConfigError, FileNotFoundError) as err:
+            print(err, file=sys.stderr)
+            status = 1
+        else:
+            print(f"{path}: valid")
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
