@@ -6,7 +6,20 @@ min_version("9.0")
 
 # A config given with --configfile replaces the default one (Snakemake would otherwise merge them, and
 # the default's runs and scores would leak into a paper config).
+# The default config is checked first, so that a YAML error in it names the file and the line
+# (Snakemake's own message names neither; for a --configfile, run `python -m oodflow.config FILE`).
 if not workflow.config_settings.configfiles:
+    import os
+    import sys
+
+    sys.path.insert(0, f"{workflow.basedir}/src")
+    from oodflow.config import ConfigError, read as read_config
+
+    try:
+        if os.path.exists("config/config.yaml"):  # Snakemake skips a missing one
+            read_config("config/config.yaml")
+    except ConfigError as err:
+        raise WorkflowError(str(err)) from None
 
     configfile: "config/config.yaml"
 

@@ -36,6 +36,14 @@ from oodflow.devices import count_without_torch
 if "gpu" not in workflow.global_resources and count_without_torch():
     workflow.register_resource("gpu", count_without_torch())
 
+# Snakemake has read the config files already, keeping the last of repeated keys without a word:
+# read them again, strictly (a repeated key is an error naming the file and the line).
+for _configfile in workflow.configfiles:
+    try:
+        oodflow_config.read(_configfile)
+    except oodflow_config.ConfigError as err:
+        raise WorkflowError(str(err)) from None
+
 try:
     _validated = oodflow_config.validate(config)
 except oodflow_config.ConfigError as err:

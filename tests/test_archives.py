@@ -135,6 +135,37 @@ def test_hostile_zip_refused(work, name):
     _assert_untouched(work, dest)
 
 
+def _zip_link(path: Path, link: str, target: str, below: str | None) -> Path:
+    """A zip whose entry ``link`` is a symbolic link to ``target`` (``below``: an entry under it)."""
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("fine.txt", b"ok")
+        info = zipfile.ZipInfo(link)
+        info.external_attr = (0o120777 << 16) | 0x20  # S_IFLNK | rwx, as Info-ZIP's `zip -y` writes
+        zf.writestr(info, target)
+        if below is not None:
+            zf.writestr(below, b"pwned")
+    return path
+
+
+@pytest.mark.parametrize(("target", "below"), [("/etc", "link/passwd"), ("/etc", None), ("inside.txt", None)])
+def test_zip_symlink_entry_refused_by_name(work, target, below):
+    archive = _zip_link(work / "bad.zip", "link", target, below)
+    dest = work / "out" / "bad"
+    with pytest.raises(UnsafeArchiveError, match="symbolic link entry") as info:
+        extract(archive, dest)
+    assert info.value.member == "link" and "'link'" in str(info.value)
+    _assert_untouched(work, dest)
+
+
+def test_zip_entry_below_a_file_entry_refused(work):
+    archive = _zip(work / "bad.zip", {"data": b"a file", "data/x.txt": b"below it"})
+    dest = work / "out" / "bad"
+    with pytest.raises(UnsafeArchiveError, match="through the entry 'data', which is not a folder") as info:
+        extract(archive, dest)
+    assert info.value.member == "data/x.txt"
+    _assert_untouched(work, dest)
+
+
 @pytest.mark.parametrize("kind", ["tar", "zip"])
 def test_interrupted_extraction_leaves_nothing(work, monkeypatch, kind):
     if kind == "tar":
@@ -197,3 +228,63 @@ def test_not_an_archive(work):
     assert not (work / "out" / "junk").exists()
     with pytest.raises(FileNotFoundError):
         extract(work / "absent.tar", work / "out" / "absent")
+
+
+# ------------------------------------------------------------------------------- check_complete
+def _npy(path: Path) -> Path:
+    import numpy as np
+
+    np.save(path, np.arange(1000, dtype=np.int32).reshape(10, 100))
+    return path
+
+
+def _whole_files(work: Path) -> dict[str, Path]:
+    import gzip
+
+    members = [_file(f"d/{i}.txt", bytes(range(256)) * 8) for i in range(8)]
+    files = {
+        "tar": _tar(work / "a.tar", members, mode="w"),
+        "tar.gz": _tar(work / "a.tar.gz", members),
+        "tar.bz2": _tar(work / "a.tar.bz2", members, mode="w:bz2"),
+        "tar.xz": _tar(work / "a.tar.xz", members, mode="w:xz"),
+        "zip": _zip(work / "a.zip", {f"d/{i}.txt": b"x" * 500 for i in range(8)}),
+        "npy": _npy(work / "a.npy"),
+    }
+    (work / "a.gz").write_bytes(gzip.compress(b"plain text\n" * 500))
+    files["gzip"] = work / "a.gz"
+    return files
+
+
+def test_check_complete_accepts_whole_files(work):
+    from oodflow.archives import check_complete
+
+    for kind, path in _whole_files(work).items():
+        assert check_complete(path) == kind.split(".")[0], kind
+    (work / "a.bin").write_bytes(b"anything")
+    assert check_complete(work / "a.bin") is None
+    tmp = work / ".a.tar.gz.123.part"
+    tmp.write_bytes((work / "a.tar.gz").read_bytes())
+    assert check_complete(tmp, "a.tar.gz") == "tar"  # the format of the name given
+
+
+@pytest.mark.parametrize("kind", ["tar", "tar.gz", "tar.bz2", "tar.xz", "zip", "gzip", "npy"])
+@pytest.mark.parametrize("keep", [0.3, 0.9, -1])
+def test_check_complete_refuses_truncated_files(work, kind, keep):
+    from oodflow.archives import check_complete
+
+    path = _whole_files(work)[kind]
+    data = path.read_bytes()
+    if kind == "tar":  # cut before the zero padding after the end-of-archive blocks (see the docstring)
+        data = data[: 8 * (512 + 2048) + 1024]
+    path.write_bytes(data[:keep] if keep == -1 else data[: int(len(data) * keep)])
+    with pytest.raises(FormatError, match=str(path.name)):
+        check_complete(path)
+
+
+def test_check_complete_refuses_a_tar_cut_at_a_member_boundary(work):
+    from oodflow.archives import check_complete
+
+    path = _tar(work / "a.tar", [_file("a.txt", b"x" * 512), _file("b.txt", b"y" * 512)], mode="w")
+    path.write_bytes(path.read_bytes()[: 2 * 1024])  # header + data of a.txt, header + data of b.txt
+    with pytest.raises(FormatError, match="end-of-archive"):
+        check_complete(path)

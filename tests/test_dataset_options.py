@@ -57,7 +57,8 @@ def test_options_are_optional_and_defaults_filled():
         ),
         (
             {"places365_val": {"ood_size": 5}},
-            "config error at datasets.places365_val: Additional properties are not allowed ('ood_size'",
+            "config error at datasets.places365_val.ood_size: unknown key 'ood_size'; "
+            "valid keys: parser_args",
         ),
         (
             {"places365_val": {"parser_args": [5]}},

@@ -42,6 +42,18 @@ def _handler(state: _Server) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
+        def _trickle(self, data: bytes) -> None:
+            import time
+
+            try:
+                for i in range(min(len(data), 200)):
+                    self.wfile.write(data[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(0.05)
+            except OSError:  # the client gave up
+                pass
+            self.close_connection = True
+
         def do_GET(self) -> None:
             state.requests[self.path] += 1
             route = self.path.split("/")[1]
@@ -57,6 +69,18 @@ def _handler(state: _Server) -> type[BaseHTTPRequestHandler]:
             elif route == "truncated":  # promise everything, send half, close the connection
                 self._send(state.content[: len(state.content) // 2], length=len(state.content))
                 self.close_connection = True
+            elif route == "nolength":  # no Content-Length: the body ends when the connection closes
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(state.content)
+                self.close_connection = True
+            elif route == "trickle":  # headers at once, then a byte every 50 ms (20 B/s), for 10 s at most
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(state.content)))
+                self.end_headers()
+                self._trickle(state.content)
+            elif route == "slowheaders":  # even the status line and headers trickle
+                self._trickle(b"HTTP/1.0 200 OK\r\n" + b"X-Pad: a\r\n" * 1000)
             elif route == "unavailable":
                 self.send_error(503, "Service Unavailable")
             else:
@@ -191,7 +215,7 @@ def test_existing_corrupt_file_downloaded_again(server, tmp_path, pins):
 
 
 def test_pinned_manifest(server, tmp_path, pins):
-    res = Resource("data.bin", (server("ok"),))  # nothing published
+    res = Resource("data.bin", (server("ok"),), size=len(PAYLOAD))  # no checksum published; a size
     path = _fetch(res, tmp_path / "dl", pins)
     assert pins.get("toy", "data.bin") == SHA256  # first verified download pins
     assert '"toy/data.bin"' in pins.path.read_text()
@@ -203,7 +227,7 @@ def test_pinned_manifest(server, tmp_path, pins):
     assert server.requests["/ok/data.bin"] == 2
 
     path.unlink()
-    server.content = PAYLOAD + b"changed upstream"
+    server.content = b"Y" + PAYLOAD[1:]  # changed upstream, same size
     with pytest.raises(DownloadError) as info:
         _fetch(res, tmp_path / "dl", pins)
     msg = str(info.value)
@@ -211,6 +235,79 @@ def test_pinned_manifest(server, tmp_path, pins):
     assert str(pins.path) in msg
     _assert_empty(tmp_path / "dl")
     assert pins.get("toy", "data.bin") == SHA256  # the pin is unchanged
+
+
+def _tar_gz(members: int = 40) -> bytes:
+    """A gzipped tar of incompressible members (so a cut anywhere lands inside the data)."""
+    import io
+    import random
+    import tarfile
+
+    rng, buf = random.Random(0), io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for i in range(members):
+            data = rng.randbytes(2000)
+            info = tarfile.TarInfo(f"set/{i}.bin")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+ARCHIVE = _tar_gz()
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.999])
+def test_truncated_first_download_without_length_is_not_pinned(server, tmp_path, pins, cut):
+    server.content = ARCHIVE[: int(len(ARCHIVE) * cut)]  # the connection dropped; no length promised
+    res = Resource("set.tar.gz", (server("nolength", "set.tar.gz"),))
+    with pytest.raises(DownloadError, match="truncated or malformed.*refusing to pin") as info:
+        _fetch(res, tmp_path / "dl", pins, retries=1)
+    assert server.requests["/nolength/set.tar.gz"] == 2  # over HTTP: retried, as a dropped connection
+    assert str(tmp_path) not in str(info.value)  # names the download, not the temporary file
+    _assert_empty(tmp_path / "dl")
+    assert not pins.path.exists()
+
+    server.content = ARCHIVE  # the next, whole download is the one pinned
+    _fetch(res, tmp_path / "dl", pins)
+    assert pins.get("toy", "set.tar.gz") == hashlib.sha256(ARCHIVE).hexdigest()
+
+
+def test_truncated_local_file_is_refused_once_and_not_pinned(tmp_path, pins):
+    mirror = tmp_path / "mirror" / "set.tar.gz"
+    mirror.parent.mkdir()
+    mirror.write_bytes(ARCHIVE[:-100])
+    res = Resource("set.tar.gz", (mirror.as_uri(),))
+    with pytest.raises(DownloadError, match="refusing to pin") as info:
+        _fetch(res, tmp_path / "dl", pins)
+    assert len(info.value.failures) == 1 and "attempts" not in info.value.failures[0][1]  # not retried
+    _assert_empty(tmp_path / "dl")
+    assert not pins.path.exists()
+    mirror.write_bytes(ARCHIVE)
+    assert _fetch(res, tmp_path / "dl", pins).read_bytes() == ARCHIVE
+    assert pins.get("toy", "set.tar.gz") == hashlib.sha256(ARCHIVE).hexdigest()
+
+
+def test_unverifiable_first_download_is_not_pinned(server, tmp_path, pins):
+    res = Resource("data.bin", (server("ok"),))  # no checksum, no size, no format to read through
+    with pytest.raises(DownloadError, match="is whole.*add its size or sha256") as info:
+        _fetch(res, tmp_path / "dl", pins)
+    assert server.requests["/ok/data.bin"] == 1 and "toy" in str(info.value)
+    _assert_empty(tmp_path / "dl")
+    assert not pins.path.exists()
+
+
+def test_mismatch_with_a_pin_says_how_to_repin(server, tmp_path, pins):
+    bad = hashlib.sha256(ARCHIVE[:1000]).hexdigest()
+    pins.pin("toy", "set.tar.gz", bad)  # e.g. pinned by a bad first download of an older release
+    server.content = ARCHIVE
+    res = Resource("set.tar.gz", (server("ok", "set.tar.gz"),))
+    with pytest.raises(DownloadError) as info:
+        _fetch(res, tmp_path / "dl", pins)
+    msg = str(info.value)
+    assert f"sha256 mismatch: expected {bad}" in msg and "none is published" in msg
+    assert f"{pins.path} under the key 'toy/set.tar.gz'" in msg
+    assert "delete the key 'toy/set.tar.gz'" in msg and "verify it" in msg
+    _assert_empty(tmp_path / "dl")
 
 
 def test_pin_never_overwritten(pins):
@@ -240,3 +337,61 @@ def test_invalid_arguments(tmp_path, pins):
         _fetch(Resource("data.bin", ()), tmp_path, pins)
     with pytest.raises(ValueError, match="retries"):
         _fetch(Resource("data.bin", ("file:///x",)), tmp_path, pins, retries=-1)
+
+
+def test_trickling_server_fails_the_minimum_rate(server, tmp_path, pins):
+    import time
+
+    res = Resource("data.bin", (server("trickle"),), md5=MD5)
+    start = time.monotonic()
+    with pytest.raises(DownloadError) as info:
+        _fetch(res, tmp_path / "dl", pins, retries=1, min_rate=1000, rate_window=0.6)
+    elapsed = time.monotonic() - start
+    reason = info.value.failures[0][1]
+    assert reason.startswith("too slow: ") and "below the minimum of 1000 B/s averaged over 0.6 s" in reason
+    assert "OODFLOW_DOWNLOAD_MIN_RATE" in reason and "OODFLOW_DOWNLOAD_RATE_WINDOW" in reason
+    assert "(after 2 attempts)" in reason and server.requests["/trickle/data.bin"] == 2
+    assert elapsed < 4, elapsed  # two windows, not the 10 s the server would trickle for
+    _assert_empty(tmp_path / "dl")
+
+
+@pytest.mark.parametrize("route", ["trickle", "slowheaders"])
+def test_attempt_deadline(server, tmp_path, pins, route):
+    import time
+
+    res = Resource("data.bin", (server(route),), md5=MD5)
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match="the deadline of 0.8 s per attempt passed") as info:
+        _fetch(res, tmp_path / "dl", pins, retries=0, deadline=0.8, min_rate=0)
+    assert time.monotonic() - start < 3
+    assert "OODFLOW_DOWNLOAD_DEADLINE" in str(info.value)
+    _assert_empty(tmp_path / "dl")
+
+
+def test_pace_from_the_environment(server, tmp_path, pins, monkeypatch):
+    from oodflow.download import DEFAULT_DEADLINE, DEFAULT_MIN_RATE, DEFAULT_RATE_WINDOW, Pace
+
+    assert Pace.resolve({}) == Pace(DEFAULT_DEADLINE, DEFAULT_MIN_RATE, DEFAULT_RATE_WINDOW)
+    assert (DEFAULT_MIN_RATE, DEFAULT_RATE_WINDOW) == (10 * 1024, 60)
+    env = {"OODFLOW_DOWNLOAD_MIN_RATE": "1000", "OODFLOW_DOWNLOAD_RATE_WINDOW": "0.6"}
+    assert Pace.resolve(env) == Pace(DEFAULT_DEADLINE, 1000, 0.6)
+    assert Pace.resolve(env, min_rate=5) == Pace(DEFAULT_DEADLINE, 5, 0.6)  # an argument wins
+    with pytest.raises(ValueError, match="OODFLOW_DOWNLOAD_DEADLINE='soon' is not a number"):
+        Pace.resolve({"OODFLOW_DOWNLOAD_DEADLINE": "soon"})
+    with pytest.raises(ValueError, match="deadline > 0"):
+        Pace.resolve({}, deadline=0)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    with pytest.raises(DownloadError, match="below the minimum of 1000 B/s averaged over 0.6 s"):
+        _fetch(Resource("data.bin", (server("trickle"),), md5=MD5), tmp_path / "dl", pins, retries=0)
+
+
+@pytest.mark.parametrize("url", ["htp://127.0.0.1:9/data.bin", "127.0.0.1/data.bin", "gopher://x/data.bin"])
+def test_unknown_url_scheme_is_permanent(server, tmp_path, pins, url):
+    res = Resource("data.bin", (url, server("ok")), md5=MD5)
+    assert _fetch(res, tmp_path, pins, retries=3, backoff=10).read_bytes() == PAYLOAD  # no backoff waited
+    with pytest.raises(DownloadError) as info:
+        _fetch(Resource("data.bin", (url,), md5=MD5), tmp_path / "dl", pins, retries=3, backoff=10)
+    ((failed, reason),) = info.value.failures
+    assert failed == url and reason.startswith("unusable URL: unknown scheme") and "attempt" not in reason
+    assert "http://, https://, file://" in reason

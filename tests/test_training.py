@@ -112,8 +112,12 @@ def test_checkpoint_load_is_safe_and_explicit(tmp_path):
 
     evil = tmp_path / "evil.pt"
     torch.save({"model": {}, "config": Evil()}, evil)
-    with pytest.raises(FormatError, match="evil.pt"):
+    with pytest.raises(FormatError, match="evil.pt") as info:
         checkpoint.load(evil)
+    msg = str(info.value)
+    assert "refused" in msg and "would call print" in msg  # what was refused, and why
+    assert "weights_only" not in msg and "trusted source" not in msg  # no advice to run the code
+    assert "arbitrary code" not in msg and "safe_globals" not in msg
     with pytest.raises(ValueError, match="config"):
         checkpoint.save(tmp_path / "x.pt", {"model": {}})
     assert not (tmp_path / "x.pt").exists()
@@ -151,3 +155,25 @@ def test_crop_flip_pads_by_an_eighth_of_the_side(side):
     assert torch.all(out.sum(dim=(1, 2, 3)) == 4.0)
     rows = out.sum(dim=(1, 3)).squeeze(1).argmax(dim=1) - c  # vertical offset (flips are horizontal)
     assert rows.min() == -(side // 8) and rows.max() == side // 8
+
+
+@pytest.mark.parametrize("keep", [0, 10, 0.5, -30, -1])
+def test_truncated_resume_checkpoint_restarts_training(test_config, tmp_path, keep):
+    config = _config(test_config, epochs=2)
+    reference, ref_rows = _train(config, tmp_path, "ref.pt")
+    _train(_config(test_config, epochs=1), tmp_path, "cut.pt")  # some checkpoint, then cut short
+    data = (tmp_path / "cut.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: int(len(data) * keep) if isinstance(keep, float) else keep])
+    messages = []
+    model, rows = training.train(
+        config,
+        *_splits(),
+        num_classes=10,
+        device=torch.device("cpu"),
+        checkpoint_path=tmp_path / "cut.pt",
+        log=messages.append,
+    )
+    assert rows == ref_rows and _same_weights(model, reference)  # restarted, as if never run
+    note = next(m for m in messages if m.startswith("ignoring"))
+    assert "cut.pt" in note and "truncated or unreadable" in note and "restarts from the first epoch" in note
+    assert checkpoint.load(tmp_path / "cut.pt")["epoch"] == 1  # replaced by a whole one

@@ -248,9 +248,11 @@ def test_a_pickle_payload_is_refused(tmp_path):
     path = tmp_path / FILE
     torch.save({"conv1.weight": torch.zeros(1), "x": _Payload()}, path)
     net = WEIGHTS.get(NAME).build_architecture()
-    with pytest.raises(ValueError, match=r"not a plain state dict.*weights_only=True"):
+    with pytest.raises(ValueError, match=r"not a plain state dict.*weights_only=True") as info:
         load_pretrained(net, path, NAME)
     assert RAN == []
+    advice = str(info.value).split("weights_only=True)", 1)[1]  # what follows names no way to run it
+    assert "refused" in advice and "weights_only" not in advice and "trusted source" not in advice
 
 
 def test_weights_are_not_a_model_argument_and_rebuilding_reads_no_file(fake):

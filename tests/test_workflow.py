@@ -190,6 +190,30 @@ def test_bad_config_stops_before_any_job(tmp_path, edit, key):
     assert not (tmp_path / "results").exists()
 
 
+@pytest.mark.parametrize(
+    "where, text, words",
+    [
+        ("--configfile", "dup: 1\ndup: 2\n", ":{n2}:1: not valid YAML: found the key 'dup' a second time"),
+        ("default", "seed: 1\nbenchmark:\n\tname: mnist5k\n", ":3:1: not valid YAML:"),
+        ("default", "dup: 1\ndup: 2\n", ":{n2}:1: not valid YAML: found the key 'dup' a second time"),
+        ("default", "# nothing yet\n", ": empty (no YAML content)"),
+    ],
+)
+def test_yaml_mistakes_name_the_file_and_line(tmp_path, where, text, words):
+    path = tmp_path / "config" / "config.yaml" if where == "default" else tmp_path / "my.yaml"
+    path.parent.mkdir(exist_ok=True)
+    base = TEST_CONFIG.read_text() if "dup: 2" in text else ""
+    path.write_text(base + text)
+    args = ("--configfile", str(path)) if where == "--configfile" else ()
+    proc = snakemake(tmp_path, "-n", *args, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    name = "config/config.yaml" if where == "default" else str(path)
+    assert name + words.format(n2=len(base.splitlines()) + 2) in out, out
+    assert ("holds a tab" in out) == ("\t" in text)
+    assert not (tmp_path / "results").exists()
+
+
 def test_dvc_repro_push_pull_round_trip(tiny_run, tmp_path):
     """dvc repro reuses the snakemake results; push/pull to a local remote restores them."""
     if shutil.which("dvc") is None:

@@ -2,21 +2,31 @@
 
 Archives come from the internet, so :func:`extract` treats them as hostile: before anything is
 written it refuses members with absolute paths or ``..`` components, links pointing outside the
-destination, members reached through a link, and device or fifo files, raising
+destination, members reached through a link (zip: symbolic-link entries at all, and entries below
+a file entry), and device or fifo files, raising
 :class:`UnsafeArchiveError` naming the archive and the member. Tar archives are then unpacked with
 tarfile's ``"data"`` filter as a second line of defence (Python 3.11.4+).
 
 Unpacking happens in a temporary sibling directory that is renamed onto the destination only once
 complete, together with a ``.extracted`` marker holding the archive's sha256: a failure leaves
 nothing at the destination, and extracting the same archive again is skipped.
+
+:func:`check_complete` reads a downloaded file through as the format its name says (tar and
+compressed tar, zip and the zip-based ``.npz``/``.pt``/``.pth``, gzip, ``.npy``) and raises
+:class:`~oodflow.io.FormatError` if it is truncated or malformed: :mod:`oodflow.download` runs it
+before it pins the sha256 of a file without a published checksum.
 """
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
 import os
 import posixpath
 import re
 import shutil
+import stat
 import tarfile
 import tempfile
 import zipfile
@@ -31,6 +41,20 @@ MARKER = ".extracted"
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tbz", ".tar.xz", ".txz", ".zip")
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
+
+#: Name endings :func:`check_complete` reads through, and how: tar (by compression), zip, gzip, npy.
+_TAR_OPENERS = {
+    ".tar": open,
+    ".tar.gz": gzip.open,
+    ".tgz": gzip.open,
+    ".tar.bz2": bz2.open,
+    ".tbz2": bz2.open,
+    ".tbz": bz2.open,
+    ".tar.xz": lzma.open,
+    ".txz": lzma.open,
+}
+_ZIP_SUFFIXES = (".zip", ".npz", ".pt", ".pth")
+_CHUNK = 1 << 20
 
 
 class UnsafeArchiveError(ValueError):
@@ -86,6 +110,93 @@ def extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
     else:
         raise FormatError(f"{archive}: not a tar or zip archive")
     return dest
+
+
+# ------------------------------------------------------------------------------- completeness
+def check_complete(path: str | os.PathLike, name: str | None = None) -> str | None:
+    """Read ``path`` through as the format its name (or ``name``, e.g. the file name of a temporary
+    download) says; return that format, ``None`` if the name says none that can be checked (``.bin``).
+
+    A tar (plain or gz/bz2/xz compressed) is read to its end, every member and the compressed
+    stream's end marker and checksum included, and must end with tar's end-of-archive block; a zip
+    (``.zip``, ``.npz``, ``.pt``, ``.pth``) must open and list its members (its directory is at its
+    end); a ``.gz`` is decompressed to its end; an ``.npy`` must hold as many bytes as its header
+    promises. A file cut short by a dropped connection fails all of these, except an uncompressed
+    tar cut inside the zero padding after its end-of-archive blocks (all its members are whole).
+
+    Raises:
+        FormatError: the file is truncated or not of the format its name says, naming the file.
+    """
+    path = Path(path)
+    name = (name or path.name).lower()
+    try:
+        opener = next((fn for suffix, fn in _TAR_OPENERS.items() if name.endswith(suffix)), None)
+        if opener is not None:
+            _read_tar_through(path, opener)
+            return "tar"
+        if name.endswith(_ZIP_SUFFIXES):
+            with zipfile.ZipFile(path) as zf:
+                zf.infolist()
+            return "zip"
+        if name.endswith(".gz"):
+            with gzip.open(path, "rb") as fh:
+                while fh.read(_CHUNK):
+                    pass
+            return "gzip"
+        if name.endswith(".npy"):
+            _check_npy(path)
+            return "npy"
+    except FormatError:
+        raise
+    except (OSError, EOFError, ValueError, tarfile.TarError, zipfile.BadZipFile, lzma.LZMAError) as err:
+        raise FormatError(f"{path}: truncated or malformed ({type(err).__name__}: {err})") from None
+    return None
+
+
+class _Counting:
+    """A read-only file wrapper that counts the bytes read through it."""
+
+    def __init__(self, fh) -> None:
+        self.fh, self.count = fh, 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.fh.read(n)
+        self.count += len(data)
+        return data
+
+
+def _read_tar_through(path: Path, opener) -> None:
+    with opener(path, "rb") as raw:
+        stream = _Counting(raw)
+        with tarfile.open(fileobj=stream, mode="r|") as tf:
+            for _ in tf:  # stream mode reads each member's data to reach the next header
+                pass
+            end = tf.offset  # where the next header would start: the end-of-archive block
+        while stream.read(_CHUNK):  # the rest (padding), to the compressed stream's end marker
+            pass
+    if stream.count < end + 2 * tarfile.BLOCKSIZE or stream.count % tarfile.BLOCKSIZE:
+        raise FormatError(
+            f"{path}: truncated tar archive ({stream.count} bytes; its members end at {end}, and the "
+            f"end-of-archive blocks and padding to whole {tarfile.BLOCKSIZE}-byte blocks must follow)"
+        )
+
+
+def _check_npy(path: Path) -> None:
+    import numpy as np
+
+    with open(path, "rb") as fh:
+        version = np.lib.format.read_magic(fh)
+        read_header = (
+            np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        )
+        shape, _, dtype = read_header(fh)
+        start = fh.tell()
+    if dtype.hasobject:
+        raise FormatError(f"{path}: an .npy of Python objects (pickled; refused)")
+    want = start + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    size = path.stat().st_size
+    if size != want:
+        raise FormatError(f"{path}: truncated or malformed .npy ({size} bytes, its header promises {want})")
 
 
 # ----------------------------------------------------------------------------------- detection
@@ -161,6 +272,29 @@ def _tar_problems(members: list[tarfile.TarInfo]) -> tuple[str, str] | None:
     return None
 
 
+def _zip_problems(infos: list[zipfile.ZipInfo]) -> tuple[str, str] | None:
+    """The first ``(entry, reason)`` that makes a zip unsafe or unextractable, or ``None``.
+
+    zipfile would write a symbolic-link entry (Unix mode ``S_IFLNK`` in the high bits of
+    ``external_attr``) as a plain file holding the link target, and fail on an entry below it; both
+    are refused here, as is an entry below an entry that is a file.
+    """
+    files = {_normal(i.filename.replace("\\", "/")) for i in infos if not i.is_dir()}
+    for info in infos:
+        name = info.filename
+        reason = _path_problem(name, backslash_is_separator=True)
+        if reason is None and stat.S_ISLNK(info.external_attr >> 16):
+            reason = "symbolic link entry (links in zip archives are not extracted)"
+        if reason is None:
+            parts = _normal(name.replace("\\", "/")).split("/")
+            above = next((a for i in range(1, len(parts)) if (a := "/".join(parts[:i])) in files), None)
+            if above is not None:
+                reason = f"path goes through the entry '{above}', which is not a folder"
+        if reason is not None:
+            return name, reason
+    return None
+
+
 # ---------------------------------------------------------------------------------- extraction
 def _extract_tar(archive: Path, dest: Path, digest: str) -> None:
     try:
@@ -183,12 +317,18 @@ def _extract_zip(archive: Path, dest: Path, digest: str) -> None:
     try:
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
-            for info in infos:
-                reason = _path_problem(info.filename, backslash_is_separator=True)
-                if reason is not None:
-                    raise UnsafeArchiveError(archive, info.filename, reason)
+            problem = _zip_problems(infos)
+            if problem is not None:
+                raise UnsafeArchiveError(archive, *problem)
             with _staging(dest, archive, digest) as tmp:
-                zf.extractall(tmp, members=infos)
+                for info in infos:
+                    try:
+                        zf.extract(info, tmp)
+                    except (NotADirectoryError, IsADirectoryError, FileExistsError) as err:
+                        raise FormatError(
+                            f"{archive}: cannot extract the entry '{info.filename}' "
+                            f"({err.strerror or type(err).__name__})"
+                        ) from None
     except (zipfile.BadZipFile, EOFError) as err:
         raise FormatError(f"{archive}: unreadable zip archive ({err})") from None
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import copy
 import inspect
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
 from oodflow import yamlfile
 
@@ -128,6 +128,9 @@ def validate(config: Mapping[str, Any], schema: dict | None = None) -> dict:
                 f"config error at {where}: unknown {registry.kind} '{name}'; "
                 f"valid names: {', '.join(registry.names())}"
             )
+    for run, spec in cfg["runs"].items():
+        _check_static_args(MODELS, spec["model"], spec["model_args"], f"runs.{run}.model_args")
+        _check_static_args(METHODS, spec["method"], spec["method_args"], f"runs.{run}.method_args")
     _check_init_from(cfg["runs"])
     for run, spec in cfg["runs"].items():
         if spec.get("hpo") is not None:
@@ -148,6 +151,7 @@ def validate(config: Mapping[str, Any], schema: dict | None = None) -> dict:
         for key in ("train_per_class", "test_per_class", "ood_size", "aux_size"):
             if cfg["benchmark"][key] is None:
                 raise ConfigError(f"config error at benchmark.{key}: the embedded benchmark needs a number")
+    _check_split_sizes(cfg["benchmark"], bench)
     for name, params in cfg["scores"].items():  # score modules import no torch: cheap to check here
         _check_kwargs(SCORES.get(name), params, f"scores.{name}", f"score '{name}'")
     check_dataset_options(cfg["datasets"])
@@ -163,6 +167,58 @@ def validate(config: Mapping[str, Any], schema: dict | None = None) -> dict:
     check_section(cfg)  # the multi-label sub-workflow (section `multilabel`, absent: off)
     _check_pretrained(cfg)
     return cfg
+
+
+def _check_static_args(registry: Any, name: str, kwargs: Mapping[str, Any], where: str) -> None:
+    """A run's ``model_args`` / ``method_args``: names and simple types against the signature of the
+    registered model or method, read from its source without importing it (:mod:`oodflow.signatures`;
+    the train job checks the imported signature again, :func:`check_parameters`)."""
+    from oodflow.signatures import EMPTY, parameters, type_problem
+
+    what = f"{registry.kind} '{name}'"
+    params = parameters(registry._entries[name])
+    if params is None:
+        return
+    kinds = inspect.Parameter
+    if any(p.kind is kinds.VAR_KEYWORD for p in params):
+        return
+    named = {p.name: p for p in params if p.kind in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY)}
+    for p in named.values():
+        if p.default is EMPTY and p.kind is kinds.POSITIONAL_OR_KEYWORD and p.name not in SUPPLIED:
+            if p.name not in kwargs:
+                raise ConfigError(f"config error at {where}: {what} needs the parameter '{p.name}'")
+    for key, value in kwargs.items():
+        if key not in named or key in SUPPLIED:
+            valid = ", ".join(n for n in named if n not in SUPPLIED)
+            raise ConfigError(
+                f"config error at {where}.{key}: {what} has no parameter '{key}' (valid: {valid or 'none'})"
+            )
+        problem = type_problem(value, named[key].annotation)
+        if problem is not None:
+            raise ConfigError(f"config error at {where}.{key}: {problem} ({what}: {named[key].annotation})")
+
+
+def _check_split_sizes(b: Mapping[str, Any], bench: Any) -> None:
+    """Per-class counts of a catalog benchmark within its source's splits, where they are known
+    (:attr:`oodflow.data.benchmarks.Benchmark.per_class`)."""
+    per_class = getattr(bench, "per_class", None)
+    if bench.source is None or not per_class:
+        return
+    train, val, test = b["train_per_class"], b["val_per_class"], b["test_per_class"]
+    have = per_class["train"]
+    if (train or 1) + val > have:
+        key, asked = (
+            ("train_per_class", f"{train} + val_per_class {val}") if train else ("val_per_class", val)
+        )
+        raise ConfigError(
+            f"config error at benchmark.{key}: {asked} images per class, but the train split of "
+            f"'{bench.source}' holds {have} per class (the validation hold-out comes out of it)"
+        )
+    if test is not None and test > per_class["test"]:
+        raise ConfigError(
+            f"config error at benchmark.test_per_class: {test} images per class, but the test split of "
+            f"'{bench.source}' holds {per_class['test']} per class"
+        )
 
 
 def _check_pretrained(cfg: dict) -> None:
@@ -192,6 +248,14 @@ def _schema_check(validator, cfg: dict) -> None:
     errors = sorted(validator.iter_errors(cfg), key=lambda e: list(e.absolute_path))
     if errors:
         err = errors[0]
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            allowed = list(err.schema.get("properties", {}))
+            extra = next((k for k in err.instance if k not in allowed), None)
+            if extra is not None:
+                where = _key([*err.absolute_path, extra])
+                raise ConfigError(
+                    f"config error at {where}: unknown key '{extra}'; valid keys: {', '.join(allowed)}"
+                )
         raise ConfigError(f"config error at {_key(err.absolute_path)}: {err.message}")
 
 
@@ -475,13 +539,50 @@ def check_parameters(cfg: Mapping[str, Any]) -> None:
         )
 
 
-def load(path: str | Path) -> dict:
-    """Read a YAML config file and validate it."""
-    path = Path(path)
+def read(path: str | Path) -> dict:
+    """The mapping of the YAML config file ``path``, unvalidated.
+
+    Raises:
+        ConfigError: a syntax error, a tab, a repeated key, an empty file or a top level that is
+            not a mapping, naming the file and the line (:func:`oodflow.yamlfile.load_mapping`).
+    """
     try:
-        raw = yamlfile.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    return validate(raw)
+        return yamlfile.load_mapping(path, "a config")
+    except yamlfile.YAMLFileError as err:
+        raise ConfigError(str(err)) from None
+
+
+def load(path: str | Path) -> dict:
+    """Read a YAML config file and validate it (errors name the file, then the key)."""
+    raw = read(path)
+    try:
+        return validate(raw)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m oodflow.config CONFIG...``: check config files as the workflow does before any job.
+
+    Snakemake reads a ``--configfile`` itself and reports a YAML error without the file or line;
+    this names both (and refuses a repeated key, which Snakemake accepts).
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m oodflow.config", description=main.__doc__)
+    parser.add_argument("configs", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    status = 0
+    for path in args.configs:
+        try:
+            load(path)
+        except (ConfigError, FileNotFoundError) as err:
+            print(err, file=sys.stderr)
+            status = 1
+        else:
+            print(f"{path}: valid")
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

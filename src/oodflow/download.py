@@ -4,13 +4,26 @@
 destination and moves it into place only once the transfer is complete and the checksum matches, so
 the output path only ever holds a verified file. Per URL, transient failures (network errors,
 timeouts, HTTP 5xx, truncated transfers) are retried with exponential backoff; permanent failures
-(HTTP 404 and other 4xx, a checksum mismatch) and exhausted retries move on to the next mirror. When
+(HTTP 404 and other 4xx, a checksum mismatch, a URL of unknown scheme such as ``htp://``) and
+exhausted retries move on to the next mirror. When
 every URL failed, :class:`DownloadError` names the dataset, each URL with its failure reason, and how
 to recover.
 
+Every attempt has an overall **deadline** and a **minimum transfer rate** averaged over a sliding
+window (:class:`Pace`; keyword arguments of :func:`fetch`, else the environment variables
+``OODFLOW_DOWNLOAD_DEADLINE`` (seconds, default 24 h), ``OODFLOW_DOWNLOAD_MIN_RATE`` (bytes/s,
+default 10 KiB/s; 0 disables) and ``OODFLOW_DOWNLOAD_RATE_WINDOW`` (seconds, default 60)). A watchdog
+thread checks both while the attempt runs, headers included, and closes the connection on a breach,
+so a server that trickles a byte now and then (which never trips the socket timeout) fails the
+attempt as a transient error naming the limit and how to change it.
+
 Resources without a published checksum are checked against :class:`PinnedChecksums`, a committed
 ``config/checksums.json`` manifest: the first verified download pins its sha256 and every later
-download must match it (trust on first use, made reproducible by committing the manifest). Where
+download must match it (trust on first use, made reproducible by committing the manifest). Only a
+file known to be whole is pinned: it must read through as the format its name says
+(:func:`oodflow.archives.check_complete`: tar, zip, gzip, npy), or match the catalog's ``size``, or
+a published sha256 prefix; a truncated first download (``file://``, or HTTP without
+``Content-Length`` when the connection drops) is refused, not kept and not pinned. Where
 upstream publishes only a prefix of the sha256 (torchvision embeds the first 8 hex digits in its
 weight file names, e.g. ``resnet50-0676ba61.pth``), the first download must also match that prefix
 before it is pinned; once pinned, the full pinned sha256 is what every later download is checked
@@ -26,16 +39,21 @@ import http.client
 import logging
 import os
 import re
+import socket
 import ssl
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
+from oodflow.archives import check_complete
 from oodflow.io import FormatError, atomic_path, read_json, sha256_file, write_json
 
 if TYPE_CHECKING:
@@ -49,6 +67,8 @@ DEFAULT_MANIFEST = Path(__file__).resolve().parents[2] / "config" / "checksums.j
 CHUNK = 1 << 20
 USER_AGENT = "oodflow-downloader/1 (Python urllib)"
 _TRANSIENT_HTTP = {408, 425, 429}
+#: URL schemes urllib downloads from; any other (a typo such as ``htp://``) is a permanent error.
+_SCHEMES = ("http", "https", "file", "ftp")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _HEX_PREFIX = re.compile(r"[0-9a-f]{1,64}")
 
@@ -67,10 +87,16 @@ class DownloadError(RuntimeError):
         filename: the resource's file name.
         failures: ``(url, reason)`` for every URL tried, in order.
         kind: what ``dataset`` names, for the message: ``"dataset"`` or ``"weights"``.
+        hint: an extra line of advice (e.g. how to re-pin a checksum pinned by a bad download).
     """
 
     def __init__(
-        self, dataset: str, filename: str, failures: list[tuple[str, str]], kind: str = "dataset"
+        self,
+        dataset: str,
+        filename: str,
+        failures: list[tuple[str, str]],
+        kind: str = "dataset",
+        hint: str | None = None,
     ) -> None:
         self.dataset = dataset
         self.filename = filename
@@ -78,6 +104,8 @@ class DownloadError(RuntimeError):
         self.kind = kind
         lines = [f"could not download '{filename}' of {kind} '{dataset}'; URLs tried:"]
         lines += [f"  - {url}: {reason}" for url, reason in self.failures]
+        if hint:
+            lines.append(hint)
         lines.append(RECOVERY_HINTS.format(kind=kind))
         super().__init__("\n".join(lines))
 
@@ -222,22 +250,208 @@ def _mismatches(path: Path, expected: dict[str, str], prefix: str | None = None)
     return found
 
 
+# ------------------------------------------------------------------------------------------- pace
+#: Defaults of :class:`Pace`: a day per attempt (a 19 GB archive at 0.25 MB/s), 10 KiB/s over 60 s.
+DEFAULT_DEADLINE = 24 * 3600.0
+DEFAULT_MIN_RATE = 10 * 1024.0
+DEFAULT_RATE_WINDOW = 60.0
+_PACE_ENV = {
+    "deadline": "OODFLOW_DOWNLOAD_DEADLINE",
+    "min_rate": "OODFLOW_DOWNLOAD_MIN_RATE",
+    "rate_window": "OODFLOW_DOWNLOAD_RATE_WINDOW",
+}
+
+
+@dataclass(frozen=True)
+class Pace:
+    """The limits of one download attempt.
+
+    Attributes:
+        deadline: seconds an attempt may take in all (connecting and headers included).
+        min_rate: bytes/s an attempt must average over every ``rate_window`` seconds (0: no minimum).
+        rate_window: the window, in seconds, of the rate (the first window starts with the attempt).
+    """
+
+    deadline: float = DEFAULT_DEADLINE
+    min_rate: float = DEFAULT_MIN_RATE
+    rate_window: float = DEFAULT_RATE_WINDOW
+
+    def __post_init__(self) -> None:
+        if not (self.deadline > 0 and self.rate_window > 0 and self.min_rate >= 0):
+            raise ValueError(
+                f"download limits need deadline > 0, rate_window > 0 and min_rate >= 0; got {self}"
+            )
+
+    @classmethod
+    def resolve(cls, environ: Mapping[str, str] | None = None, **given: float | None) -> Pace:
+        """The limits given (not ``None``), else those of the environment, else the defaults.
+
+        Raises:
+            ValueError: an environment variable that is not a number, or a limit out of range.
+        """
+        env = os.environ if environ is None else environ
+        values = {}
+        for field, var in _PACE_ENV.items():
+            value = given.get(field)
+            if value is None and env.get(var, "").strip():
+                try:
+                    value = float(env[var])
+                except ValueError:
+                    raise ValueError(f"{var}={env[var]!r} is not a number") from None
+            if value is not None:
+                values[field] = float(value)
+        return cls(**values)
+
+
+class _Watch:
+    """A watchdog over one attempt: checks its :class:`Pace` every tick (in a thread) and, on a
+    breach, records why and shuts down the attempt's sockets, so a blocked read returns."""
+
+    def __init__(self, pace: Pace) -> None:
+        self.pace = pace
+        self.start = time.monotonic()
+        self.received = 0
+        self.breach: str | None = None
+        self._samples: deque[tuple[float, int]] = deque([(self.start, 0)])
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="oodflow-download-watch", daemon=True)
+
+    def __enter__(self) -> _Watch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def register(self, sock: socket.socket) -> socket.socket:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.breach is not None:
+                _shutdown(sock)
+        return sock
+
+    def check(self, now: float) -> str | None:
+        """Why the attempt breaks its pace at ``now``, or ``None``."""
+        pace, received, elapsed = self.pace, self.received, now - self.start
+        if elapsed > pace.deadline:
+            return (
+                f"too slow: the deadline of {pace.deadline:g} s per attempt passed after {received} bytes "
+                f"(set it with deadline= or {_PACE_ENV['deadline']})"
+            )
+        samples = self._samples
+        samples.append((now, received))
+        while len(samples) > 1 and samples[1][0] <= now - pace.rate_window:
+            samples.popleft()
+        t0, r0 = samples[0]
+        if pace.min_rate and elapsed >= pace.rate_window and now > t0:
+            rate = (received - r0) / (now - t0)
+            if rate < pace.min_rate:
+                return (
+                    f"too slow: {received - r0} bytes in the last {now - t0:.3g} s ({rate:.3g} B/s), below "
+                    f"the minimum of {pace.min_rate:g} B/s averaged over {pace.rate_window:g} s (set them "
+                    f"with min_rate= and rate_window=, or {_PACE_ENV['min_rate']} and "
+                    f"{_PACE_ENV['rate_window']})"
+                )
+        return None
+
+    def _run(self) -> None:
+        tick = min(1.0, self.pace.rate_window / 8, self.pace.deadline / 8)
+        while not self._stop.wait(tick):
+            reason = self.check(time.monotonic())
+            if reason is not None:
+                with self._lock:
+                    self.breach = reason
+                    for sock in self._sockets:
+                        _shutdown(sock)
+                return
+
+
+def _shutdown(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _opener(watch: _Watch) -> urllib.request.OpenerDirector:
+    """An opener whose HTTP(S) connections register their sockets with ``watch``."""
+
+    def watched(base: type[http.client.HTTPConnection]):
+        def make(*args, **kwargs):
+            conn = base(*args, **kwargs)
+            create = conn._create_connection
+            conn._create_connection = lambda *a, **k: watch.register(create(*a, **k))
+            return conn
+
+        return make
+
+    class HTTP(urllib.request.HTTPHandler):
+        def http_open(self, req):
+            return self.do_open(watched(http.client.HTTPConnection), req)
+
+    class HTTPS(urllib.request.HTTPSHandler):
+        def https_open(self, req):
+            return self.do_open(watched(http.client.HTTPSConnection), req, context=self._context)
+
+    return urllib.request.build_opener(HTTP(), HTTPS())
+
+
 # ---------------------------------------------------------------------------------------- transfer
-def _transfer(url: str, tmp: Path, *, size: int | None, timeout: float, desc: str, progress: bool) -> int:
-    """Stream ``url`` into ``tmp`` (overwritten); return the bytes written.
+def _transfer(
+    url: str,
+    tmp: Path,
+    *,
+    size: int | None,
+    timeout: float,
+    desc: str,
+    progress: bool,
+    pace: Pace | None = None,
+) -> int:
+    """Stream ``url`` into ``tmp`` (overwritten) within ``pace``; return the bytes written.
 
     Raises:
-        _Transient: on network errors, timeouts, HTTP 5xx/408/429 and truncated transfers.
+        _Transient: on network errors, timeouts, a breach of ``pace``, HTTP 5xx/408/429 and
+            truncated transfers.
         _Permanent: on other HTTP errors, missing local files, unsupported URLs, oversize files.
         OSError: on local write errors (a full disk is not the server's fault).
     """
+    scheme = url.partition(":")[0].lower() if ":" in url else ""
+    if scheme not in _SCHEMES:
+        raise _Permanent(
+            f"unusable URL: unknown scheme {scheme + '://' if scheme else '(none)'} "
+            f"(supported: {', '.join(s + '://' for s in _SCHEMES)})"
+        )
+    pace = pace or Pace()
+    with _Watch(pace) as watch:
+        try:
+            received, total = _stream(url, tmp, watch, min(timeout, pace.deadline), size, desc, progress)
+        except (_Transient, _Permanent):
+            if watch.breach is not None:
+                raise _Transient(watch.breach) from None
+            raise
+        if watch.breach is not None:
+            raise _Transient(watch.breach)
+    for promised in {total, size} - {None}:
+        if received < promised:
+            raise _Transient(f"truncated transfer: received {received} of {promised} bytes")
+    if size is not None and received > size:
+        raise _Permanent(f"size mismatch: expected {size} bytes, received {received}")
+    return received
+
+
+def _stream(
+    url: str, tmp: Path, watch: _Watch, timeout: float, size: int | None, desc: str, progress: bool
+) -> tuple[int, int | None]:
+    """The transfer of :func:`_transfer`: ``(bytes received, bytes promised or None)``."""
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     received = 0
     with open(tmp, "wb") as out:
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
+            with _opener(watch).open(request, timeout=timeout) as response:
                 length = response.headers.get("Content-Length")
                 total = int(length) if length and length.strip().isdigit() else size
+                read = getattr(response, "read1", response.read)  # what has arrived, not a full CHUNK
                 with tqdm(
                     total=total,
                     unit="B",
@@ -247,10 +461,13 @@ def _transfer(url: str, tmp: Path, *, size: int | None, timeout: float, desc: st
                     disable=not progress,
                     leave=False,
                 ) as bar:
-                    while block := response.read(CHUNK):
+                    while block := read(CHUNK):
                         out.write(block)
                         received += len(block)
+                        watch.received = received
                         bar.update(len(block))
+                        if watch.breach is not None:
+                            break
         except urllib.error.HTTPError as err:
             reason = f"HTTP {err.code} {err.reason}"
             if err.code >= 500 or err.code in _TRANSIENT_HTTP:
@@ -262,14 +479,13 @@ def _transfer(url: str, tmp: Path, *, size: int | None, timeout: float, desc: st
             raise _Transient(f"network error ({err.reason})") from None
         except (TimeoutError, http.client.HTTPException, ConnectionError, ssl.SSLError) as err:
             raise _Transient(f"network error ({type(err).__name__}: {err})") from None
-        except ValueError as err:  # e.g. "unknown url type"
+        except ValueError as err:  # e.g. a malformed URL
             raise _Permanent(f"unusable URL ({err})") from None
-    for promised in {total, size} - {None}:
-        if received < promised:
-            raise _Transient(f"truncated transfer: received {received} of {promised} bytes")
-    if size is not None and received > size:
-        raise _Permanent(f"size mismatch: expected {size} bytes, received {received}")
-    return received
+        except OSError as err:  # a socket shut down by the watchdog; a local write error is raised
+            if watch.breach is None:
+                raise
+            raise _Transient(f"network error ({type(err).__name__}: {err})") from None
+    return received, total
 
 
 # ------------------------------------------------------------------------------------------- fetch
@@ -284,6 +500,9 @@ def fetch(
     progress: bool = True,
     pins: PinnedChecksums | None = None,
     kind: str = "dataset",
+    deadline: float | None = None,
+    min_rate: float | None = None,
+    rate_window: float | None = None,
 ) -> Path:
     """Download ``resource`` into ``dest_dir/resource.filename``, verified, and return that path.
 
@@ -298,6 +517,9 @@ def fetch(
         pins: the pinned-checksum manifest used when ``resource`` has neither md5 nor sha256;
             ``None`` means the repository's :data:`DEFAULT_MANIFEST`.
         kind: what ``dataset`` names, for messages (``"dataset"``, ``"weights"``).
+        deadline, min_rate, rate_window: the :class:`Pace` of every attempt (seconds in all; bytes/s
+            averaged over ``rate_window`` seconds); ``None``: ``OODFLOW_DOWNLOAD_DEADLINE``,
+            ``OODFLOW_DOWNLOAD_MIN_RATE``, ``OODFLOW_DOWNLOAD_RATE_WINDOW``, else 24 h, 10 KiB/s, 60 s.
 
     An existing file at the destination that verifies is returned without downloading; one that
     does not verify (or cannot be verified: no checksum and no pin) is removed and downloaded again.
@@ -307,12 +529,13 @@ def fetch(
     Raises:
         DownloadError: if no URL delivered a complete file with the expected checksum; nothing is
             left at the destination (nor any temporary file).
-        ValueError: on an invalid argument (no URLs, negative retries or backoff).
+        ValueError: on an invalid argument (no URLs, negative retries or backoff, a bad limit).
     """
     if not resource.urls:
         raise ValueError(f"{dataset}/{resource.filename}: the resource has no URLs")
     if retries < 0 or backoff < 0:
         raise ValueError(f"retries and backoff must be >= 0, got {retries} and {backoff}")
+    pace = Pace.resolve(deadline=deadline, min_rate=min_rate, rate_window=rate_window)
     pins = PinnedChecksums() if pins is None else pins
     checksummed = bool(resource.md5 or resource.sha256)
     pinned = None if checksummed else pins.get(dataset, resource.filename)
@@ -339,21 +562,52 @@ def fetch(
     with atomic_path(target) as tmp:
         for url in resource.urls:
             reason = _try_url(
-                url, tmp, resource, expected, prefix, dataset, retries, backoff, timeout, progress
+                url, tmp, resource, expected, prefix, dataset, retries, backoff, timeout, progress, pace
             )
             if reason is None:
                 break
             if pinned:
-                reason += f" (the expected sha256 is pinned in {pins.path})"
+                reason += " (against the sha256 pinned by a first download; none is published)"
             failures.append((url, reason))
             log.warning("%s: %s failed: %s", dataset, url, reason)
         else:
-            raise DownloadError(dataset, resource.filename, failures, kind=kind)
+            hint = _repin_hint(pins, dataset, resource) if pinned else None
+            raise DownloadError(dataset, resource.filename, failures, kind=kind, hint=hint)
         actual_sha256 = None if expected else sha256_file(tmp)
     if actual_sha256 is not None:
         pins.pin(dataset, resource.filename, actual_sha256)
         log.info("%s: pinned sha256 %s of %s in %s", dataset, actual_sha256, resource.filename, pins.path)
     return target
+
+
+def _repin_hint(pins: PinnedChecksums, dataset: str, resource: Resource) -> str:
+    key = pins.key(dataset, resource.filename)
+    return (
+        f"The expected sha256 is not published: it was pinned by the first download of this file, in "
+        f"{pins.path} under the key '{key}'. If that pin is wrong (a bad first download) or the file "
+        f"legitimately changed upstream: fetch the file by hand and verify it (e.g. that it extracts), "
+        f"then delete the key '{key}' from {pins.path} and rerun; the next whole download is pinned."
+    )
+
+
+def _whole(path: Path, url: str, resource: Resource, prefix: str | None) -> None:
+    """Check that a download about to be pinned is whole (see the module docstring).
+
+    Raises:
+        _Transient: an incomplete file over the network (a dropped connection; worth retrying).
+        _Permanent: an incomplete local file, or one that nothing can show to be whole.
+    """
+    try:
+        checked = check_complete(path, resource.filename)
+    except FormatError as err:
+        reason = f"{str(err).replace(str(path), 'the download')}: refusing to pin its sha256"
+        raise (_Permanent if url.startswith("file:") else _Transient)(reason) from None
+    if checked is None and resource.size is None and prefix is None:
+        raise _Permanent(
+            f"nothing shows that the download of '{resource.filename}' is whole (no published checksum "
+            "or size, and not a tar/zip/gzip/npy file that can be read through), so its sha256 is not "
+            "pinned; add its size or sha256 to the catalog entry"
+        )
 
 
 def _try_url(
@@ -367,6 +621,7 @@ def _try_url(
     backoff: float,
     timeout: float,
     progress: bool,
+    pace: Pace | None = None,
 ) -> str | None:
     """Download ``url`` into ``tmp`` with retries; ``None`` on success, else the failure reason."""
     desc = f"{dataset}/{resource.filename}"
@@ -374,7 +629,7 @@ def _try_url(
         if attempt and backoff:
             time.sleep(backoff * 2 ** (attempt - 1))
         try:
-            _transfer(url, tmp, size=resource.size, timeout=timeout, desc=desc, progress=progress)
+            _transfer(url, tmp, size=resource.size, timeout=timeout, desc=desc, progress=progress, pace=pace)
         except _Permanent as err:
             return str(err)
         except _Transient as err:
@@ -383,5 +638,18 @@ def _try_url(
                 log.warning("%s: %s: %s; retrying", dataset, url, err)
             continue
         mismatches = _mismatches(tmp, expected, prefix) if expected or prefix else []
-        return "; ".join(mismatches) if mismatches else None
+        if mismatches:
+            return "; ".join(mismatches)
+        if expected:
+            return None
+        try:  # no published or pinned checksum: the sha256 of this download gets pinned
+            _whole(tmp, url, resource, prefix)
+        except _Permanent as err:
+            return str(err)
+        except _Transient as err:
+            reason = f"{err} (after {attempt + 1} attempt{'s' if attempt else ''})"
+            if attempt < retries:
+                log.warning("%s: %s: %s; retrying", dataset, url, err)
+            continue
+        return None
     return reason

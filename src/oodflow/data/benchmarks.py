@@ -43,6 +43,7 @@ class Benchmark:
         image_size: side of the stored (square) images; every catalog set whose images have
             another size (list-form sets, 28-px grey sets, ...) is centre-cropped to a square and
             resized to it bilinearly when it is derived.
+        per_class: images per class of the source's train and test splits, when balanced and known.
         augment: training augmentation when a run sets ``augment: true``: ``shift`` (random shifts
             of up to 2 px, for digits) or ``crop_flip`` (random crops of the image padded by 1/8 of
             its side, i.e. 4 px at 32 px, plus horizontal flips: the standard CIFAR recipe).
@@ -59,6 +60,9 @@ class Benchmark:
     aux_source: Source | None = None
     image_size: int = 28
     augment: str = "shift"
+    #: Images per class of the source's ``train`` and ``test`` splits (balanced datasets), so the
+    #: config check can refuse larger per-class counts before any job; empty: not known.
+    per_class: dict[str, int] = field(default_factory=dict)
 
     def datasets(self, ood_sets: list[str] | tuple[str, ...], aux: bool = False) -> list[str]:
         """The catalog datasets a config of this benchmark needs (none for the embedded one)."""
@@ -98,6 +102,7 @@ _COMMON_OOD = {
 
 
 def _cifar(name: str, num_classes: int, other: str, mean, std) -> Benchmark:
+    # 50,000 training and 10,000 test images, balanced (Krizhevsky 2009)
     ood = {other: Source(other, "test", "near"), **_COMMON_OOD}
     return Benchmark(
         name=name,
@@ -111,6 +116,7 @@ def _cifar(name: str, num_classes: int, other: str, mean, std) -> Benchmark:
         aux_source=Source("tinyimages_300k", "train"),
         image_size=32,
         augment="crop_flip",
+        per_class={"train": 50000 // num_classes, "test": 10000 // num_classes},
     )
 
 
@@ -155,6 +161,7 @@ FOOD101 = Benchmark(
     aux_source=Source("tinyimages_300k", "train"),
     image_size=FOOD101_SIZE,
     augment="crop_flip",
+    per_class={"train": 750, "test": 250},  # Bossard et al. 2014: 750 training, 250 test images a class
 )
 
 

@@ -158,9 +158,12 @@ def load_pretrained(module: nn.Module, path: str | Path, name: str) -> None:
         raise FileNotFoundError(missing_weights_message(name, path))
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as err:
+        from oodflow.checkpoint import describe_load_error
+
         raise ValueError(
-            f"{path}: not a plain state dict of tensors (refused by torch.load(weights_only=True)): {err}"
+            f"{path}: not a plain state dict of tensors (refused by torch.load(weights_only=True)): "
+            f"{describe_load_error(err)}"
         ) from None
     if not isinstance(state, Mapping) or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
