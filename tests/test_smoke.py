@@ -92,8 +92,11 @@ def _multilabel(s: smoke.Setup) -> None:
     for run in ml["runs"]:
         for ood in ml["benchmark"]["ood_sets"]:
             assert any(r["run"] == run and r["ood_set"] == ood for r in rows), (run, ood)
-    with np.load(out / "data" / "test.npz", allow_pickle=False) as test:
-        assert test["y"].ndim == 2 and (test["y"].sum(0) > 0).all()  # every label present
+    classes = {"voc2012": 20, "coco2014": 80, "nuswide": 81}[ml["benchmark"]["name"]]
+    for split in ("train", "test"):
+        with np.load(out / "data" / f"{split}.npz", allow_pickle=False) as data:
+            y = data["y"]  # multi-hot, every image with at least one label (as the parsers keep them)
+            assert y.shape[1] == classes and (y.sum(1) >= 1).all() and y.max() == 1, split
     if ml["oe_selection"] is not None:
         selection = _rows(out / "tables" / "ml_oe_selection.csv")
         assert len(selection) == len(ml["oe_selection"]["candidates"])
