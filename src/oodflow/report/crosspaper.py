@@ -144,9 +144,12 @@ def ranking_figure(frame: pd.DataFrame, out: str, benchmark: str, dpi: int = 120
     colours = {p: plt.get_cmap("tab10")(i % 10) for i, p in enumerate(papers)}
     fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.18 * len(frame)))
     y = np.arange(len(ranked))
-    err = np.vstack([ranked["AUROC"] - ranked["AUROC_lo"], ranked["AUROC_hi"] - ranked["AUROC"]]) * 100
-    ax.barh(y, ranked["AUROC"] * 100, xerr=err, color=[colours[p] for p in ranked["paper"]],
-            error_kw={"elinewidth": 0.8, "capsize": 2})  # fmt: skip
+    ax.barh(y, ranked["AUROC"] * 100, color=[colours[p] for p in ranked["paper"]])
+    # the interval as drawn from its bounds: a percentile bootstrap interval need not contain the
+    # point estimate (few OOD sets, ties), so it is no symmetric or even non-negative error bar
+    lo, hi = ranked["AUROC_lo"].to_numpy() * 100, ranked["AUROC_hi"].to_numpy() * 100
+    ax.hlines(y, lo, hi, colors="black", linewidth=0.8)
+    ax.plot(np.r_[lo, hi], np.r_[y, y], "|", color="black", markersize=4)
     ax.set_yticks(y, [f"{r} · {s}" for r, s in zip(ranked["run"], ranked["score"], strict=True)], fontsize=7)
     low = max(0.0, float(frame["AUROC_lo"].min()) * 100 - 5) if len(frame) else 0.0
     ax.set_xlim(low, 100)
