@@ -78,7 +78,8 @@ def _food101(s: smoke.Setup) -> None:
         assert train["x"].shape[1:] == (64, 64, 3) and len(np.unique(train["y"])) == 101
     trials = _rows(out / "hpo" / "energy_ft" / "trials.csv")
     assert len(trials) == cfg["runs"]["energy_ft"]["hpo"]["n_trials"]
-    assert set(json.loads((out / "hpo" / "energy_ft" / "best.json").read_text())) >= {"lr", "m_in", "m_out"}
+    best = json.loads((out / "hpo" / "energy_ft" / "best.json").read_text())
+    assert set(best["params"]) == {"lr", "m_in", "m_out"} and best["n_complete"] == len(trials)
     table = (out / "tables" / "compare_energy_ft_vs_baseline.md").read_text()
     assert all(o in table for o in cfg["benchmark"]["ood_sets"])
 

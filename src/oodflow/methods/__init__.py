@@ -43,6 +43,7 @@ METHOD_ARGS = {
         "clip_start_only",
         "shared_noise",
         "seed",
+        "augment_outliers",
     ),
     "energy_ft": ("lam", "m_in", "m_out", "aux_batch_size"),
     **{
