@@ -9,6 +9,7 @@ raise :class:`FormatError` naming the file and what is wrong.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import io
 import json
@@ -28,9 +29,18 @@ class FormatError(ValueError):
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; move it onto ``path`` if the block succeeds."""
+    """Yield a temporary path next to ``path``; move it onto ``path`` if the block succeeds.
+
+    The temporary file is ``.<name>.<random>.part`` in the same folder (a rename is atomic only within
+    one file system). A SIGKILL skips the ``finally`` that removes it, so every write first sweeps
+    the stale ``.<name>.*.part`` of earlier, killed writes of the same file: the job that owns a file
+    cleans up after its killed predecessor, and a rerun leaves the folder as an uninterrupted run
+    would (DVC ignores ``*.part``, see ``.dvcignore``).
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.part"):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
