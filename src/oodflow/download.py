@@ -630,20 +630,11 @@ def _try_url(
             time.sleep(backoff * 2 ** (attempt - 1))
         try:
             _transfer(url, tmp, size=resource.size, timeout=timeout, desc=desc, progress=progress, pace=pace)
-        except _Permanent as err:
-            return str(err)
-        except _Transient as err:
-            reason = f"{err} (after {attempt + 1} attempt{'s' if attempt else ''})"
-            if attempt < retries:
-                log.warning("%s: %s: %s; retrying", dataset, url, err)
-            continue
-        mismatches = _mismatches(tmp, expected, prefix) if expected or prefix else []
-        if mismatches:
-            return "; ".join(mismatches)
-        if expected:
-            return None
-        try:  # no published or pinned checksum: the sha256 of this download gets pinned
-            _whole(tmp, url, resource, prefix)
+            mismatches = _mismatches(tmp, expected, prefix) if expected or prefix else []
+            if mismatches:
+                return "; ".join(mismatches)
+            if not expected:  # no published or pinned checksum: the sha256 of this download gets pinned
+                _whole(tmp, url, resource, prefix)
         except _Permanent as err:
             return str(err)
         except _Transient as err:
