@@ -136,7 +136,8 @@ def tail_table(tail: pd.DataFrame) -> str:
     n_id = means.drop_duplicates("j").set_index("j").n_id
     lines = [
         f"**{tail.benchmark.iloc[0]}: tail-ID OOD detection. ID test images carrying none of the j most "
-        "frequent training labels vs each OOD set; AUROC / FPR@95 in %, mean over OOD sets.**",
+        "frequent labels (multilabel.tail.rank_by: counted in the evaluated test set by default, as EDGE) "
+        "vs each OOD set; AUROC / FPR@95 in %, mean over OOD sets.**",
         "",
         "| Run | Score | " + " | ".join(f"j={j} (n={n_id[j]})" for j in js) + " |",
         "|" + "---|" * (2 + len(js)),
