@@ -1,7 +1,6 @@
 # Shared helpers: config validation (before any job runs), paths and input functions.
 import glob
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -292,7 +291,7 @@ def comparison_table_inputs(wildcards):
     reference = COMPARISONS[wildcards.comparison]["reference"]
     inputs = {"metrics": f"{OUT}/tables/metrics.csv"}
     if reference is not None:
-        inputs["reference"] = checkout_path(resolve_reference(reference))
+        inputs["reference"] = str(resolve_reference(reference))
     return inputs
 
 
@@ -526,15 +525,7 @@ def scorecard_inputs(wildcards):
     return {"reference": SCORECARD_REFERENCE, **metrics_tables(), **provenance}
 
 
-def checkout_path(path):
-    """A file of this checkout as a path relative to the working directory: a moved checkout (with
-    its results) keeps the same input paths, so nothing reruns because it moved."""
-    return os.path.relpath(path)
-
-
-SCORECARD_REFERENCE = checkout_path(
-    f"{workflow.basedir}/config/papers/references/scorecard.yaml"
-)
+SCORECARD_REFERENCE = f"{workflow.basedir}/config/papers/references/scorecard.yaml"
 
 
 def page_path(part, table):
