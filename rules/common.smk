@@ -494,14 +494,7 @@ def metrics_tables():
 
 def config_parts():
     """Results folder -> part ("spine", "osr", "multilabel") of what this config writes."""
-    parts = {}
-    if RUNS:
-        parts[RESULTS] = "spine"
-    if OSR:
-        parts[OSR_NAME] = "osr"
-    if ML is not None:
-        parts[ML_BENCH.name] = "multilabel"
-    return parts
+    return oodflow_provenance.parts(config)
 
 
 def provenance_files():

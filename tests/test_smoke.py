@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import yaml
 
+from oodflow import provenance
 from oodflow.smoke import run as smoke
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +32,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 
 def _spine(s: smoke.Setup) -> Path:
-    return s.workdir / "results" / (s.config["name"] or s.config["benchmark"]["name"])
+    return s.workdir / "results" / provenance.folder(s.config, "spine")
 
 
 def _aoe(s: smoke.Setup) -> None:

@@ -77,6 +77,13 @@ def folder(config: Mapping[str, Any], part: str) -> str:
     return config["multilabel"]["benchmark"]["name"]
 
 
+def parts(config: Mapping[str, Any]) -> dict[str, str]:
+    """Results folder -> part of everything a validated config writes (spine only with runs)."""
+    present = {"spine": bool(config["runs"]), "osr": bool(config.get("osr")),
+               "multilabel": bool(config.get("multilabel"))}  # fmt: skip
+    return {folder(config, part): part for part in PARTS if present[part]}
+
+
 def _protocol_of(config: Mapping[str, Any], part: str) -> Any:
     if part == "spine":
         return {k: config.get(k) for k in _SPINE_KEYS}

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import os
 import shutil
 import subprocess
@@ -39,7 +38,7 @@ import numpy as np
 import yaml
 
 from oodflow import config as oodflow_config
-from oodflow.io import write_text
+from oodflow.io import sha256_file, write_text
 from oodflow.mirrors import write_smoke_manifest
 
 #: The checkout this library belongs to (its Snakefile is what a smoke runs).
@@ -99,7 +98,7 @@ def setup(config_path: str | Path, workdir: str | Path, *, resources: str | Path
             fakes[f"{name}/{path.name}"] = path
         write_user_files(name, work / "resources" / "datasets" / name)
     fakes.update(_fake_weights(small, mirror))
-    write_smoke_manifest(mirror, {key: _sha256(path) for key, path in fakes.items()})
+    write_smoke_manifest(mirror, {key: sha256_file(path) for key, path in fakes.items()})
     return Setup(work, configfile, small, datasets, mirror, fakes)
 
 
@@ -125,14 +124,6 @@ def _fake_weights(config: Mapping[str, Any], mirror: Path) -> dict[str, Path]:
         path = write_fake_weights(name, mirror / name)
         fakes[f"{name}/{path.name}"] = path
     return fakes
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def snakemake(
@@ -169,7 +160,7 @@ def check(s: Setup) -> list[str]:
     from oodflow import provenance
 
     work, cfg, problems = s.workdir, s.config, []
-    folders = _folders(cfg)
+    folders = provenance.parts(cfg)
     for folder, part in folders.items():
         out = work / "results" / folder
         prov = out / provenance.FILENAME
@@ -193,18 +184,6 @@ def check(s: Setup) -> list[str]:
                 problems.append(f"{md}: a table needs a header, a rule and at least one row")
     problems += _check_scorecard(work, folders)
     return problems
-
-
-def _folders(cfg: Mapping[str, Any]) -> dict[str, str]:
-    """Results folder -> part, as rules/common.smk's config_parts()."""
-    folders = {}
-    if cfg["runs"]:
-        folders[cfg["name"] or cfg["benchmark"]["name"]] = "spine"
-    if cfg.get("osr"):
-        folders[cfg["osr"]["name"]] = "osr"
-    if cfg.get("multilabel"):
-        folders[cfg["multilabel"]["benchmark"]["name"]] = "multilabel"
-    return folders
 
 
 def _check_spine(out: Path, cfg: Mapping[str, Any], rows: list[dict[str, str]]) -> list[str]:
