@@ -195,6 +195,25 @@ def test_step_functions_write_a_valid_sample_file_and_pool(tmp_path):
     assert (py == -1).all()
 
 
+@pytest.mark.parametrize(
+    "bench, shape, expected",
+    [("mnist5k", (3, 32, 32), (1, 28, 28)), ("mnist5k", (1, 32, 32), (1, 28, 28)),
+     ("cifar10", (1, 28, 28), (3, 32, 32)), ("cifar10", (3, 64, 64), (3, 32, 32))],
+)  # fmt: skip
+def test_gan_samples_of_another_shape_fail_at_the_pool_step_naming_file_and_shapes(
+    tmp_path, bench, shape, expected
+):
+    """Issue 23 item 5: samples that do not fit the benchmark stop at the pool step, not later."""
+    config = {"seed": 0, "benchmark": {"name": bench}}
+    path = tmp_path / "samples-1.5.npz"
+    save_npz(path, x=np.zeros((4, *shape), np.uint8), y=np.full(4, -1, np.int64))
+    with pytest.raises(FormatError) as info:
+        steps.gan_pool(config, "1.5", str(tmp_path / "pool.npz"), samples_npz=str(path))
+    message = str(info.value)
+    assert message.startswith(f"{path}: ") and str(shape) in message and str(expected) in message
+    assert f"benchmark '{bench}'" in message and not (tmp_path / "pool.npz").exists()
+
+
 # ----------------------------------------------------------------------------------- config
 def _config(**run_extra):
     cfg = {

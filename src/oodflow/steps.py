@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from oodflow.io import load_npz, read_json, save_npz, write_json, write_text
+from oodflow.io import FormatError, load_npz, read_json, save_npz, write_json, write_text
 
 
 def _log(msg: str) -> None:
@@ -1210,7 +1210,18 @@ def gan_pool(
     if (samples_npz is None) == (prepared is None):
         raise ValueError("gan_pool: pass exactly one of samples_npz (trained GAN) and prepared (published)")
     if samples_npz is not None:
-        x = gan.stored_form(gan.load_gan_samples(samples_npz, image_shape=None))
+        from oodflow.data.benchmarks import sample_shape
+
+        bench = _benchmark(config)
+        expected = sample_shape(bench)
+        samples = gan.load_gan_samples(samples_npz, image_shape=None)
+        if tuple(samples.shape[1:]) != expected:
+            raise FormatError(
+                f"{samples_npz}: GAN samples of shape (C, H, W) = {tuple(samples.shape[1:])} do not fit "
+                f"benchmark '{bench.name}', whose images are {expected}; sample them from a GAN "
+                "trained on this benchmark's images"
+            )
+        x = gan.stored_form(samples)
         sources = [f"trained DCGAN, sigma {sigma}"]
     else:
         dataset = gan_dataset(sigma)

@@ -165,6 +165,12 @@ FOOD101 = Benchmark(
 )
 
 
+def sample_shape(benchmark: Benchmark) -> tuple[int, int, int]:
+    """The channels-first ``(C, H, W)`` of the benchmark's stored images: the embedded sets are grey
+    at their side, catalog sets have one channel per normalisation value at ``image_size``."""
+    return (len(benchmark.mean), benchmark.image_size, benchmark.image_size)
+
+
 def model_input(x: np.ndarray, benchmark: Benchmark, image_format: str) -> np.ndarray:
     """Stored uint8 images -> float32 network input ``(N, C, H, W)``, normalised per channel."""
     if image_format not in benchmark.image_formats:
