@@ -14,6 +14,7 @@ from oodflow.data.benchmarks import Source
 from oodflow.data.catalog import DATASETS
 from oodflow.methods import AUX_METHODS, HEADLESS_METHODS, PROTOTYPE_METHODS
 from oodflow.report.references import resolve as resolve_reference
+from oodflow.report.references import rule_input
 from oodflow.scores import NETWORK_SCORES
 from oodflow.steps import (
     catalog_datasets,
@@ -291,7 +292,7 @@ def comparison_table_inputs(wildcards):
     reference = COMPARISONS[wildcards.comparison]["reference"]
     inputs = {"metrics": f"{OUT}/tables/metrics.csv"}
     if reference is not None:
-        inputs["reference"] = str(resolve_reference(reference))
+        inputs["reference"] = checkout_path(resolve_reference(reference))
     return inputs
 
 
@@ -510,7 +511,9 @@ def provenance_files():
 
 
 def provenance_params(wildcards):
-    return canonical(oodflow_provenance.record(config, config_parts()[wildcards.folder]))
+    return canonical(
+        oodflow_provenance.record(config, config_parts()[wildcards.folder])
+    )
 
 
 def scorecard_inputs(wildcards):
@@ -518,7 +521,16 @@ def scorecard_inputs(wildcards):
     return {"reference": SCORECARD_REFERENCE, **metrics_tables(), **provenance}
 
 
-SCORECARD_REFERENCE = f"{workflow.basedir}/config/papers/references/scorecard.yaml"
+def checkout_path(path):
+    """A file of the checkout as a rule input: relative to the working directory inside it (a moved
+    checkout reruns nothing), absolute outside (oodflow.report.references.rule_input).
+    """
+    return rule_input(path)
+
+
+SCORECARD_REFERENCE = checkout_path(
+    f"{workflow.basedir}/config/papers/references/scorecard.yaml"
+)
 
 
 def page_path(part, table):

@@ -87,5 +87,5 @@ def osr_report_inputs(wildcards):
         "curves": osr_method_files("oscr.npz"),
     }
     if OSR["reference"] is not None:
-        inputs["reference"] = str(resolve_reference(OSR["reference"]))
+        inputs["reference"] = checkout_path(resolve_reference(OSR["reference"]))
     return inputs

@@ -252,3 +252,21 @@ def test_comparison_figure_is_a_reproducible_png(tmp_path):
             cfg, "c", "energy", str(tmp_path / "base.npz"), str(tmp_path / "ft.npz"), str(out)
         )
     assert outs[0].read_bytes().startswith(b"\x89PNG") and outs[0].read_bytes() == outs[1].read_bytes()
+
+
+def test_step_reads_a_reference_input_relative_to_the_working_directory(tmp_path, monkeypatch):
+    """Rule inputs are relative to the working directory, not the repository root (the reverted
+    relative-reference change broke exactly this when the working directory was not the checkout)."""
+    cfg = validate(embedded_config([]))
+    cfg["benchmark"]["ood_sets"] = ["textures", "photos", "uniform"]
+    ref = {**REFERENCE, "metrics": {"FPR@95": {"energy": {"baseline": {"textures": 25.32}}}}}
+    (tmp_path / "refs").mkdir()
+    (tmp_path / "refs" / "mine.yaml").write_text(yaml.safe_dump(ref))
+    cfg["report"]["comparisons"] = [{**SPEC, "reference": None}]
+    frame = metrics_frame().replace({"ood_set": {"a": "textures", "b": "photos", "c": "uniform"}})
+    frame.to_csv(tmp_path / "metrics.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+    out = ("t.md", "t.tex", "t.csv")
+    steps.comparison_table(cfg, "ft_vs_base", "metrics.csv", *out, reference="refs/mine.yaml")
+    md = (tmp_path / "t.md").read_text()
+    assert "25.32" in md and "the paper's README" in md

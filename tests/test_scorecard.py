@@ -136,3 +136,40 @@ def test_paper_rows_of_a_smoke_run_say_so_without_a_delta():
     assert (custom["status"], custom["ours"], custom["delta"]) == ("ran (custom protocol)", 90.0, None)
     (absent,) = sc.build([entry], {}, {"r": "smoke"})
     assert absent["status"].startswith("not run")
+
+
+def test_rule_inputs_are_relative_inside_the_working_directory_absolute_outside(tmp_path):
+    from oodflow.report.references import rule_input
+
+    work = tmp_path / "checkout"
+    assert rule_input(work / "config" / "x.yaml", work) == "config/x.yaml"
+    assert rule_input(work / "config" / ".." / "config" / "x.yaml", work) == "config/../config/x.yaml"
+    assert rule_input(tmp_path / "elsewhere.yaml", work) == str(tmp_path / "elsewhere.yaml")  # no '..'
+
+
+@pytest.mark.parametrize(
+    "config, references",
+    [
+        ("food101", ["food101.yaml", "scorecard.yaml"]),
+        ("osr_tinyimagenet_800", ["osr_tinyimagenet_800.yaml"]),
+    ],
+)
+def test_reference_files_are_relative_rule_inputs_in_the_checkout(config, references):
+    """Issue 23 item 6: run in the checkout (the usual working directory), no rule takes an absolute
+    input (a moved checkout would rerun it), and the reference inputs are the checkout's files."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "snakemake", "--nolock", "--cores", "1", "--dry-run",
+           "--configfile", f"config/papers/{config}.yaml"]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, check=True)
+    inputs = {
+        path.strip()
+        for line in proc.stdout.splitlines()
+        if line.startswith("    input: ")
+        for path in line[len("    input: ") :].split(",")
+    }
+    assert inputs and not [p for p in inputs if Path(p).is_absolute()]
+    for name in references:
+        assert f"config/papers/references/{name}" in inputs, name
+        assert (ROOT / "config" / "papers" / "references" / name).is_file()

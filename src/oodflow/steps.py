@@ -928,7 +928,9 @@ def comparison_table(
     from oodflow.report.references import load_reference
 
     bench, spec = _benchmark(config), _comparison(config, name)
-    ref = load_reference(reference, bench.ood_sets) if reference else None
+    # a rule input is relative to the working directory (not to the repository root, as config
+    # values are): read it as given
+    ref = load_reference(Path(reference).absolute(), bench.ood_sets) if reference else None
     groups = {o: (bench.ood_sources[o].group if o in bench.ood_sources else "") for o in bench.ood_sets}
     groups = {o: groups[o] for o in config["benchmark"]["ood_sets"]}  # the config's order
     table = comparison_frame(pd.read_csv(metrics_csv), spec, groups, ref)

@@ -42,6 +42,24 @@ def resolve(path: str | Path) -> Path:
     return path if path.is_absolute() else ROOT / path
 
 
+def rule_input(path: str | Path, cwd: str | Path | None = None) -> str:
+    """A file as a Snakemake rule input: relative to the working directory ``cwd`` (default: the
+    current one) when it lies inside it, absolute otherwise.
+
+    The usual working directory is the checkout itself, so the reference files of ``config/`` are
+    inputs like ``config/papers/references/scorecard.yaml`` and a moved checkout (results and all)
+    reruns nothing because it moved. A file outside the working directory stays absolute: a path
+    with ``..`` would change whenever either folder moves. Steps read such inputs as given, i.e.
+    relative to the working directory, not re-resolved with :func:`resolve`.
+    """
+    path = Path(path).absolute()
+    cwd = Path(cwd if cwd is not None else Path.cwd()).absolute()
+    try:
+        return str(path.relative_to(cwd))
+    except ValueError:
+        return str(path)
+
+
 def _number(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 100.0:
         raise FormatError(f"{where}: expected a percentage in [0, 100], got {value!r}")
