@@ -290,6 +290,29 @@ def test_outputs_are_byte_stable_and_exact(tmp_path):
     assert list(best) == sorted(best) and best["n_complete"] == 4
 
 
+@pytest.mark.parametrize("kills", [[1], [3], [2, 2]])
+def test_killed_and_resumed_search_writes_the_same_bytes_as_an_uninterrupted_one(tmp_path, kills):
+    """Issue 23 item 6: best.json, trials.csv and both figures of a search killed (once or twice)
+    and resumed equal an uninterrupted search's, although the storage holds the killed trials."""
+    straight = hpo.optimise(url(tmp_path, "a.db"), "s", SPACE, 4, SEED_PARTS, quadratic, log=lambda m: None)
+    killed_url = url(tmp_path, "b.db")
+    for kill_at in kills:
+        script = KILLER.format(
+            src=str(ROOT / "src"), tests=str(ROOT / "tests"), kill_at=kill_at, url=killed_url
+        )
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 9, proc.stderr
+    resumed = hpo.optimise(killed_url, "s", SPACE, 4, SEED_PARTS, quadratic, log=lambda m: None)
+    assert [t.state.name for t in resumed.trials].count("FAIL") == len(kills)
+    for name, study in (("straight", straight), ("resumed", resumed)):
+        (tmp_path / name).mkdir()
+        write_outputs(study, tmp_path / name)
+    for file in ("best.json", "trials.csv", "history.png", "importance.png"):
+        assert (tmp_path / "straight" / file).read_bytes() == (tmp_path / "resumed" / file).read_bytes(), file
+    rows = (tmp_path / "resumed" / "trials.csv").read_text().splitlines()[1:]
+    assert [r.split(",")[:2] for r in rows] == [[str(i), "COMPLETE"] for i in range(4)]
+
+
 def test_importances_need_two_distinct_values_and_find_the_active_parameter(tmp_path):
     def only_lr(params):
         return (math.log10(params["lr"]) + 2.5) ** 2, {}

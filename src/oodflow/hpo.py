@@ -14,8 +14,10 @@ Properties this module guarantees (and ``tests/test_hpo.py`` checks):
 * **Deterministic, even across interruptions.** The sampler of each trial is a fresh
   ``TPESampler(seed=derive_seed(seed, "hpo", run, k) % 2**32)`` where ``k`` is the number of finished
   (``COMPLETE`` or ``PRUNED``) trials so far. TPE ignores ``FAIL`` trials, so a study that was
-  killed and resumed proposes exactly the parameters an uninterrupted one does; only Optuna's trial
-  numbers shift by the failed trials.
+  killed and resumed proposes exactly the parameters an uninterrupted one does. Its outputs
+  (``best.json``, ``trials.csv``, the figures) equal an uninterrupted search's byte for byte: they
+  leave ``FAIL`` trials out and number the others in order (:func:`considered_trials`); only the
+  storage keeps Optuna's own numbers, shifted by the failed trials.
 * **Infeasible proposals do not crash.** An objective that raises :class:`Infeasible` (e.g. a
   sampled ``m_in >= m_out``, which energy fine-tuning rejects) marks its trial ``PRUNED``: it does
   not count towards ``n_trials``, and TPE learns to avoid that region (it ranks pruned trials
@@ -244,10 +246,15 @@ def _fmt(values: Mapping[str, Any]) -> str:
 
 
 def considered_trials(study: optuna.Study, n_trials: int) -> list[optuna.trial.FrozenTrial]:
-    """The study's trials up to (and including) its ``n_trials``-th complete one, by number.
+    """The study's trials up to (and including) its ``n_trials``-th complete one, by number, without
+    its ``FAIL`` trials, renumbered ``0, 1, ...`` in order (copies; the storage is untouched).
 
-    A study resumed with a smaller ``n_trials`` than it already holds is reported as if it had
-    stopped there, so the outputs equal those of a study run straight to ``n_trials``.
+    A ``FAIL`` trial is a killed job's (marked by :func:`fail_stale_trials`) or an objective's error
+    (which stopped the job): an uninterrupted search has none, and the resumed search proposes the
+    same parameters again, so leaving them out makes the outputs of a killed-and-resumed search equal
+    an uninterrupted one's. A study resumed with a smaller ``n_trials`` than it already holds is
+    reported as if it had stopped there, so the outputs equal those of a study run straight to
+    ``n_trials``.
     """
     from optuna.trial import TrialState
 
@@ -255,6 +262,10 @@ def considered_trials(study: optuna.Study, n_trials: int) -> list[optuna.trial.F
     for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
         if complete == n_trials:
             break
+        if t.state == TrialState.FAIL:
+            continue
+        t = copy.deepcopy(t)
+        t.number = len(out)
         out.append(t)
         complete += t.state == TrialState.COMPLETE
     return out
