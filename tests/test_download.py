@@ -26,6 +26,7 @@ class _Server:
         self.requests: Counter[str] = Counter()
         self.failed_once: set[str] = set()
         self.url = ""
+        self.headers: list[dict[str, str]] = []  # of every request, in order
 
     def __call__(self, route: str, name: str = "data.bin") -> str:
         return f"{self.url}/{route}/{name}"
@@ -54,10 +55,36 @@ def _handler(state: _Server) -> type[BaseHTTPRequestHandler]:
                 pass
             self.close_connection = True
 
+        def _ranged(self, honour: bool) -> None:
+            """The first request breaks off after 3/8 of the file; later ones honour ``Range``
+            (206 and the rest) or, if not ``honour``, ignore it (200 and the whole file)."""
+            body, etag = state.content, '"v1"'
+            asked = self.headers.get("Range")
+            if state.requests[self.path] == 1:
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("ETag", etag)
+                self.end_headers()
+                self.wfile.write(body[: 3 * len(body) // 8])
+                self.close_connection = True
+            elif honour and asked and self.headers.get("If-Range") == etag:
+                start = int(asked.removeprefix("bytes=").removesuffix("-"))
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+                self.send_header("Content-Length", str(len(body) - start))
+                self.send_header("ETag", etag)
+                self.end_headers()
+                self.wfile.write(body[start:])
+            else:
+                self._send(body)
+
         def do_GET(self) -> None:
             state.requests[self.path] += 1
+            state.headers.append(dict(self.headers))
             route = self.path.split("/")[1]
-            if route == "ok":
+            if route in ("drop", "droprange200"):
+                self._ranged(honour=route == "drop")
+            elif route == "ok":
                 self._send(state.content)
             elif route == "corrupt":
                 self._send(b"X" + state.content[1:])
@@ -395,3 +422,47 @@ def test_unknown_url_scheme_is_permanent(server, tmp_path, pins, url):
     ((failed, reason),) = info.value.failures
     assert failed == url and reason.startswith("unusable URL: unknown scheme") and "attempt" not in reason
     assert "http://, https://, file://" in reason
+
+
+# ------------------------------------------------------------------------------- resumed transfers
+@pytest.mark.parametrize("route", ["drop", "droprange200"])
+def test_a_dropped_transfer_resumes_with_a_range_request(server, tmp_path, pins, route):
+    """Issue 22 item 6: the retry asks for the rest (``Range: bytes=N-``, ``If-Range`` the ETag); a
+    206 is appended, a server that ignores the range (200) restarts the file cleanly."""
+    res = Resource("data.bin", (server(route),), sha256=SHA256)
+    path = _fetch(res, tmp_path / "dl", pins)
+    assert path.read_bytes() == PAYLOAD and sorted(p.name for p in path.parent.iterdir()) == ["data.bin"]
+    first, second = server.headers
+    assert "Range" not in first
+    assert second["Range"] == f"bytes={3 * len(PAYLOAD) // 8}-" and second["If-Range"] == '"v1"'
+    assert server.requests[f"/{route}/data.bin"] == 2
+
+
+def test_a_resumed_file_that_does_not_verify_is_downloaded_again_from_zero(
+    server, tmp_path, pins, monkeypatch
+):
+    """The upstream file changed between two attempts without changing its ETag: the joined file
+    fails its checksum, so the next attempt asks for no range and gets the whole (new) file."""
+    import oodflow.download as download
+
+    new = b"new " + PAYLOAD[4:]
+    res = Resource("data.bin", (server("drop"),), sha256=hashlib.sha256(new).hexdigest())
+    real, calls = download._transfer, []
+
+    def transfer(*args, **kwargs):  # from the second attempt on, the server holds the new version
+        calls.append(1)
+        if len(calls) == 2:
+            server.content = new
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(download, "_transfer", transfer)
+    assert _fetch(res, tmp_path / "dl", pins).read_bytes() == new
+    assert [h.get("Range") for h in server.headers] == [None, f"bytes={3 * len(PAYLOAD) // 8}-", None]
+
+
+def test_a_failed_urls_bytes_are_not_resumed_at_the_next_url(server, tmp_path, pins):
+    """A failed URL's bytes are not resumed at the next one (a mirror may hold another file)."""
+    urls = (server("truncated", "a.bin"), server("ok", "b.bin"))
+    res = Resource("data.bin", urls, sha256=SHA256)
+    assert _fetch(res, tmp_path / "dl", pins, retries=0).read_bytes() == PAYLOAD
+    assert [h.get("Range") for h in server.headers] == [None, None]

@@ -29,6 +29,14 @@ weight file names, e.g. ``resnet50-0676ba61.pth``), the first download must also
 before it is pinned; once pinned, the full pinned sha256 is what every later download is checked
 against (a manifest that pins another file, such as a smoke run's fakes, is an explicit choice).
 ``file://`` URLs work like any other, which makes local mirrors easy.
+
+A retry of an HTTP(S) transfer that broke off **resumes** (RFC 9110 range requests): it asks for
+``Range: bytes=N-`` (``N``: the bytes already in the temporary file) with ``If-Range`` set to the
+first response's strong ``ETag`` or ``Last-Modified``, and appends a ``206`` answer whose
+``Content-Range`` starts at ``N``. A server that ignores ranges (``200``), or whose file changed
+(``If-Range`` fails: ``200``), restarts the file from zero; a ``416`` or a ``206`` starting elsewhere
+restarts it on the next attempt. The checksum and completeness checks see the whole file as always; a
+resumed file that fails its checksum is downloaded once more from zero before the URL counts as bad.
 """
 
 from __future__ import annotations
@@ -407,8 +415,12 @@ def _transfer(
     desc: str,
     progress: bool,
     pace: Pace | None = None,
+    resume: _Resume | None = None,
 ) -> int:
-    """Stream ``url`` into ``tmp`` (overwritten) within ``pace``; return the bytes written.
+    """Stream ``url`` into ``tmp`` (overwritten) within ``pace``; return the bytes of the file.
+
+    ``resume`` (HTTP(S) only): the state of the earlier attempts at this URL; when it holds a
+    partial file, the transfer asks for the rest of it (module docstring) and appends.
 
     Raises:
         _Transient: on network errors, timeouts, a breach of ``pace``, HTTP 5xx/408/429 and
@@ -425,7 +437,9 @@ def _transfer(
     pace = pace or Pace()
     with _Watch(pace) as watch:
         try:
-            received, total = _stream(url, tmp, watch, min(timeout, pace.deadline), size, desc, progress)
+            received, total = _stream(
+                url, tmp, watch, min(timeout, pace.deadline), size, desc, progress, resume
+            )
         except (_Transient, _Permanent):
             if watch.breach is not None:
                 raise _Transient(watch.breach) from None
@@ -440,51 +454,118 @@ def _transfer(
     return received
 
 
+@dataclass
+class _Resume:
+    """What a retry at the same HTTP(S) URL needs to resume: the first response's validator for
+    ``If-Range`` and whether the next attempt may ask for a range at all (the temporary file's
+    length is the offset)."""
+
+    validator: str | None = None
+    allowed: bool = True
+    restart: bool = False  # the next attempt starts from zero (then resuming is allowed again)
+    resumed: bool = False  # the last transfer appended to an earlier attempt's bytes
+
+    def offset(self, url: str, tmp: Path) -> int:
+        restart, self.restart = self.restart, False
+        if restart or not (self.allowed and url.lower().startswith(("http:", "https:")) and tmp.is_file()):
+            return 0
+        return tmp.stat().st_size
+
+
+def _validator(headers) -> str | None:
+    """A response's validator usable in ``If-Range``: a strong ETag, else Last-Modified."""
+    etag = (headers.get("ETag") or "").strip()
+    if etag and not etag.startswith("W/"):
+        return etag
+    return (headers.get("Last-Modified") or "").strip() or None
+
+
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
+
+
 def _stream(
-    url: str, tmp: Path, watch: _Watch, timeout: float, size: int | None, desc: str, progress: bool
+    url: str,
+    tmp: Path,
+    watch: _Watch,
+    timeout: float,
+    size: int | None,
+    desc: str,
+    progress: bool,
+    resume: _Resume | None = None,
 ) -> tuple[int, int | None]:
-    """The transfer of :func:`_transfer`: ``(bytes received, bytes promised or None)``."""
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    received = 0
-    with open(tmp, "wb") as out:
-        try:
-            with _opener(watch).open(request, timeout=timeout) as response:
-                length = response.headers.get("Content-Length")
-                total = int(length) if length and length.strip().isdigit() else size
-                read = getattr(response, "read1", response.read)  # what has arrived, not a full CHUNK
-                with tqdm(
+    """The transfer of :func:`_transfer`: ``(bytes of the file, bytes promised or None)``."""
+    resume = resume if resume is not None else _Resume(allowed=False)
+    offset = resume.offset(url, tmp)
+    headers = {"User-Agent": USER_AGENT}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+        if resume.validator:
+            headers["If-Range"] = resume.validator
+    request = urllib.request.Request(url, headers=headers)
+    received, start, resume.resumed = 0, 0, False
+    try:
+        with _opener(watch).open(request, timeout=timeout) as response:
+            length = response.headers.get("Content-Length")
+            length = int(length) if length and length.strip().isdigit() else None
+            if offset and getattr(response, "status", 200) == 206:
+                found = _CONTENT_RANGE.match(response.headers.get("Content-Range") or "")
+                if found is None or int(found.group(1)) != offset:
+                    resume.restart = True
+                    raise _Transient(
+                        f"the server answered the range request for bytes {offset}- with "
+                        f"'{response.headers.get('Content-Range')}'; restarting from zero"
+                    )
+                start = offset
+                if found.group(3) != "*":
+                    length = int(found.group(3)) - offset
+                log.info("%s: resuming at byte %d of %s", desc, offset, url)
+            else:  # the whole file (a first attempt, or a server that ignores or refuses the range)
+                resume.validator = _validator(response.headers)
+            total = start + length if length is not None else size
+            received, resume.resumed = start, bool(start)
+            read = getattr(response, "read1", response.read)  # what has arrived, not a full CHUNK
+            with (
+                open(tmp, "ab" if start else "wb") as out,
+                tqdm(
                     total=total,
+                    initial=start,
                     unit="B",
                     unit_scale=True,
                     unit_divisor=1024,
                     desc=desc,
                     disable=not progress,
                     leave=False,
-                ) as bar:
-                    while block := read(CHUNK):
-                        out.write(block)
-                        received += len(block)
-                        watch.received = received
-                        bar.update(len(block))
-                        if watch.breach is not None:
-                            break
-        except urllib.error.HTTPError as err:
-            reason = f"HTTP {err.code} {err.reason}"
-            if err.code >= 500 or err.code in _TRANSIENT_HTTP:
-                raise _Transient(reason) from None
-            raise _Permanent(reason) from None
-        except urllib.error.URLError as err:
-            if url.startswith("file:"):
-                raise _Permanent(f"cannot read local file ({err.reason})") from None
-            raise _Transient(f"network error ({err.reason})") from None
-        except (TimeoutError, http.client.HTTPException, ConnectionError, ssl.SSLError) as err:
-            raise _Transient(f"network error ({type(err).__name__}: {err})") from None
-        except ValueError as err:  # e.g. a malformed URL
-            raise _Permanent(f"unusable URL ({err})") from None
-        except OSError as err:  # a socket shut down by the watchdog; a local write error is raised
-            if watch.breach is None:
-                raise
-            raise _Transient(f"network error ({type(err).__name__}: {err})") from None
+                ) as bar,
+            ):
+                if start:
+                    out.truncate(start)
+                while block := read(CHUNK):
+                    out.write(block)
+                    received += len(block)
+                    watch.received = received - start
+                    bar.update(len(block))
+                    if watch.breach is not None:
+                        break
+    except urllib.error.HTTPError as err:
+        if err.code == 416 and offset:  # the partial file is no prefix the server can continue
+            resume.restart = True
+            raise _Transient(f"HTTP 416 for the range bytes={offset}-; restarting from zero") from None
+        reason = f"HTTP {err.code} {err.reason}"
+        if err.code >= 500 or err.code in _TRANSIENT_HTTP:
+            raise _Transient(reason) from None
+        raise _Permanent(reason) from None
+    except urllib.error.URLError as err:
+        if url.startswith("file:"):
+            raise _Permanent(f"cannot read local file ({err.reason})") from None
+        raise _Transient(f"network error ({err.reason})") from None
+    except (TimeoutError, http.client.HTTPException, ConnectionError, ssl.SSLError) as err:
+        raise _Transient(f"network error ({type(err).__name__}: {err})") from None
+    except ValueError as err:  # e.g. a malformed URL
+        raise _Permanent(f"unusable URL ({err})") from None
+    except OSError as err:  # a socket shut down by the watchdog; a local write error is raised
+        if watch.breach is None:
+            raise
+        raise _Transient(f"network error ({type(err).__name__}: {err})") from None
     return received, total
 
 
@@ -625,12 +706,22 @@ def _try_url(
 ) -> str | None:
     """Download ``url`` into ``tmp`` with retries; ``None`` on success, else the failure reason."""
     desc = f"{dataset}/{resource.filename}"
+    resume = _Resume()
+    tmp.unlink(missing_ok=True)  # nothing of another URL's attempts is resumed
     for attempt in range(1 + retries):
         if attempt and backoff:
             time.sleep(backoff * 2 ** (attempt - 1))
         try:
-            _transfer(url, tmp, size=resource.size, timeout=timeout, desc=desc, progress=progress, pace=pace)
+            _transfer(
+                url, tmp, size=resource.size, timeout=timeout, desc=desc, progress=progress, pace=pace,
+                resume=resume,
+            )  # fmt: skip
             mismatches = _mismatches(tmp, expected, prefix) if expected or prefix else []
+            if mismatches and resume.resumed and attempt < retries:
+                log.warning("%s: %s: the resumed file does not verify; downloading it again", dataset, url)
+                resume.restart = True
+                reason = "; ".join(mismatches)
+                continue
             if mismatches:
                 return "; ".join(mismatches)
             if not expected:  # no published or pinned checksum: the sha256 of this download gets pinned
