@@ -530,3 +530,61 @@ def test_split_tables_ship_as_package_data():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "splits.json" in project["tool"]["setuptools"]["package-data"]["oodflow.osr"]
     assert SPLITS_PATH.parent == Path(osr_data.__file__).parent  # read beside the code, not from shared/
+
+
+def _indexed_mnist(tmp_path: Path) -> dict[str, str]:
+    """A fake catalog mnist whose image i has every pixel = i (train 7, test 5 per digit)."""
+
+    def split(n: int, offset: int) -> tuple[np.ndarray, np.ndarray]:
+        i = np.arange(n)
+        return (i + offset).astype(np.uint8)[:, None, None, None] * np.ones((1, 28, 28, 1), np.uint8), i % 10
+
+    return {"mnist": _prepared(tmp_path, "mnist", {"train": split(70, 0), "test": split(50, 100)})}
+
+
+def test_catalog_osr_per_class_cap_is_a_seeded_subset_in_source_order(tmp_path):
+    """Issue 22 item 6: osr.per_class caps each class of the known train, known test and unknown
+    images; the draw is seeded, keeps the source's order, and nothing is capped by default."""
+    prepared = _indexed_mnist(tmp_path)
+    t = task("mnist", "F1", 0)
+    full, _ = osr_data.build("mnist", "F1", 0, prepared=prepared)
+    assert len(full["train_y"]) == 7 * len(t.known) and len(full["unknown_y"]) == 5 * len(t.unknown)
+    caps = {"train": 3, "test": 2}
+    a, meta = osr_data.build("mnist", "F1", 0, prepared=prepared, seed=1, per_class=caps)
+    b, _ = osr_data.build("mnist", "F1", 0, prepared=prepared, seed=1, per_class=caps)
+    c, _ = osr_data.build("mnist", "F1", 0, prepared=prepared, seed=2, per_class=caps)
+    assert meta["counts"] == {
+        "train": 3 * len(t.known),
+        "test": 2 * len(t.known),
+        "unknown": 2 * len(t.unknown),
+    }
+    assert meta["per_class"] == {"seed": 1, "train": 3, "test": 2}
+    for split in ("train", "test", "unknown"):
+        index = a[f"{split}_x"][:, 0, 0, 0].astype(int) % 100  # the source index of every kept image
+        assert list(index) == sorted(index) and set(index) <= set(full[f"{split}_x"][:, 0, 0, 0] % 100)
+        assert np.bincount(a[f"{split}_y"]).max() == caps["train" if split == "train" else "test"]
+        np.testing.assert_array_equal(a[f"{split}_x"], b[f"{split}_x"])
+    assert not all(np.array_equal(a[k], c[k]) for k in ("train_x", "test_x", "unknown_x"))  # seeded
+    for x, y in zip(a["train_x"], a["train_y"]):
+        assert int(x[16, 16, 0]) % 10 == t.known[y]  # the label still matches its image
+    only_train, _ = osr_data.build("mnist", "F1", 0, prepared=prepared, per_class={"train": 1, "test": None})
+    assert len(only_train["train_y"]) == len(t.known)
+    np.testing.assert_array_equal(only_train["unknown_x"], full["unknown_x"])
+
+
+def test_per_class_cap_config_is_validated_and_leaves_uncapped_runs_as_they_were():
+    from oodflow import provenance
+    from oodflow.osr import workflow
+
+    base = {"runs": {}, "scores": {"msp": {}}, "osr": {"datasets": ["mnist"], "trials": [0]}}
+    cfg = validate(copy.deepcopy(base))
+    assert cfg["osr"]["per_class"] == {"train": None, "test": None}
+    assert "per_class" not in workflow.data_config(cfg, "mnist", "F1", 0)
+    assert "per_class" not in provenance.protocol(cfg, "osr")
+    capped = validate({**copy.deepcopy(base), "osr": {**base["osr"], "per_class": {"train": 50}}})
+    assert workflow.data_config(capped, "mnist", "F1", 0)["per_class"] == {"train": 50, "test": None}
+    assert provenance.protocol(capped, "osr")["per_class"] == {"train": 50}
+    assert "per_class" not in workflow.data_config(capped, "mnist5k", "F1", 0)  # embedded: its own sizes
+    for bad, key in (({"train": 0}, "osr.per_class.train"), ({"tset": 5}, "osr.per_class")):
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+            validate({**copy.deepcopy(base), "osr": {**base["osr"], "per_class": bad}})

@@ -125,7 +125,9 @@ def protocol(config: Mapping[str, Any], part: str) -> dict[str, Any]:
         }
     if part == "osr":
         o = config["osr"]
-        return {"datasets": o["datasets"], "trials": o["trials"], "epochs": o["train"]["epochs"]}
+        out = {"datasets": o["datasets"], "trials": o["trials"], "epochs": o["train"]["epochs"]}
+        caps = {k: v for k, v in (o.get("per_class") or {}).items() if v is not None}
+        return {**out, "per_class": caps} if caps else out  # uncapped: the record as before
     m = config["multilabel"]
     sizes = ("train_size", "val_size", "test_size", "ood_size", "oe_size", "image_size")
     return {

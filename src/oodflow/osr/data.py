@@ -39,6 +39,23 @@ def _select(x: np.ndarray, y: np.ndarray, classes: tuple[int, ...]) -> tuple[np.
     return x[keep], y[keep]
 
 
+def cap_per_class(y: np.ndarray, cap: int | None, seed: int, *where: object) -> np.ndarray:
+    """Sorted indices keeping at most ``cap`` samples of every class of ``y`` (all if ``None``): a
+    seeded draw per class (``derive_seed(seed, "osr-cap", *where, class)``), in the source's order."""
+    from oodflow.seeding import derive_seed
+
+    if cap is None:
+        return np.arange(len(y))
+    keep = [np.arange(0, dtype=np.int64)]
+    for c in np.unique(y):
+        members = np.flatnonzero(y == c)
+        if len(members) > cap:
+            rng = np.random.default_rng(derive_seed(seed, "osr-cap", *where, int(c)))
+            members = rng.choice(members, size=cap, replace=False)
+        keep.append(members)
+    return np.sort(np.concatenate(keep))
+
+
 def _rgb(x: np.ndarray, size: int) -> np.ndarray:
     from oodflow.data.derive import _to_rgb
 
@@ -65,11 +82,15 @@ def build(
     prepared: Mapping[str, str] | None = None,
     train_per_class: int = 350,
     test_per_class: int = 100,
+    per_class: Mapping[str, int | None] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Arrays (see :data:`ARRAYS`) and the sidecar of benchmark ``(name, family, trial)``.
 
     ``prepared`` maps catalog dataset names to their prepared folders (catalog datasets only);
     ``seed``, ``train_per_class`` and ``test_per_class`` apply to the embedded ``mnist5k``.
+    ``per_class`` (``{"train": n or None, "test": n or None}``, config ``osr.per_class``) caps a
+    catalog dataset: at most ``train`` known training images per class, ``test`` per class of the
+    known test and of the unknown images (:func:`cap_per_class`, seeded by ``seed``).
     """
     ds, t = dataset(name), task(name, family, trial)
     if ds.known_source is None:
@@ -96,6 +117,14 @@ def build(
     x_tr, y_tr = _select(x_tr, y_tr, t.known)
     x_te, y_te = _select(x_te, y_te, t.known)
     x_un, y_un = _select(x_un, y_un, t.unknown)
+    caps = {k: v for k, v in (per_class or {}).items() if v is not None}
+    if caps and ds.known_source is not None:
+        where = (name, family, trial)
+        i_tr = cap_per_class(y_tr, caps.get("train"), seed, *where, "train")
+        i_te = cap_per_class(y_te, caps.get("test"), seed, *where, "test")
+        i_un = cap_per_class(y_un, caps.get("test"), seed, *where, "unknown")
+        x_tr, y_tr, x_te, y_te = x_tr[i_tr], y_tr[i_tr], x_te[i_te], y_te[i_te]
+        x_un, y_un = x_un[i_un], y_un[i_un]
     arrays = {
         "train_x": _rgb(x_tr, img_size),
         "train_y": _remap(y_tr, t.known),
@@ -112,6 +141,8 @@ def build(
         "labels": "known classes remapped to 0..K-1 in the listed order (mapping); unknown_y: source labels",
         "inputs": "uint8 RGB (N, S, S, 3); the model sees x / 255 in [0, 1], unnormalised (ToTensor() only)",
     }
+    if caps and ds.known_source is not None:
+        meta["per_class"] = {"seed": seed, **caps}
     if ds.known_source is None:
         meta["embedded"] = {
             "seed": seed,

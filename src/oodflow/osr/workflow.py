@@ -31,6 +31,8 @@ def data_config(config: Mapping[str, Any], dataset: str, family: str, trial: int
     out = {"dataset": dataset, "family": family, "trial": int(trial), "img_size": osr["train"]["img_size"]}
     if DATASETS[dataset].known_source is None:
         out.update(seed=config["seed"], **osr["embedded"])
+    elif any(v is not None for v in osr["per_class"].values()):  # uncapped: as before the cap existed
+        out.update(seed=config["seed"], per_class=dict(osr["per_class"]))
     return out
 
 
@@ -74,7 +76,7 @@ def osr_data(
     from oodflow.osr import data
 
     cfg = data_config(config, dataset, family, trial)
-    extra = {k: cfg[k] for k in ("seed", "train_per_class", "test_per_class") if k in cfg}
+    extra = {k: cfg[k] for k in ("seed", "train_per_class", "test_per_class", "per_class") if k in cfg}
     arrays, meta = data.build(
         dataset, family, int(trial), img_size=cfg["img_size"], prepared=prepared, **extra
     )
