@@ -251,3 +251,33 @@ def test_the_default_configs_claims_map_to_its_runs():
     assert "results/osr/F1/mnist5k/trial0/dias/cache.npz" in files
     assert "results/mnist5k-ml/features/edge/test.npz" in files  # the tail subset's targets
     assert "results/mnist5k/tables/adversarial.csv" in files
+
+
+def test_unpaired_score_files_are_an_error_naming_the_claim(tmp_path):
+    config = _config()
+    _, claims = _claims()
+    _write_results(tmp_path, (0,))
+    save_npz(tmp_path / "results/synth/scores/base-s0/energy.npz", id=ID[:10], x=OOD["x"], y=OOD["y"])
+    with pytest.raises(ValueError, match=r"claim better \(seed 0, ft-s0 vs base-s0\): .*same test images"):
+        cd.evaluate(config, claims[:1], tmp_path)
+
+
+def test_docs_cli_writes_the_table_with_date_and_commit(tmp_path):
+    import subprocess
+
+    config = _config()
+    papers, claims = _claims()
+    _write_results(tmp_path, (0,))
+    table = tmp_path / "claims.csv"
+    table.write_text(cl.to_csv(cd.evaluate(config, claims, tmp_path)))
+    out = tmp_path / "claims.md"
+    registry = tmp_path / "registry.yaml"
+    entry = _entry("x", "s", ("a", "-"), ("b", "-"), "accuracy", "id", "e")
+    registry.write_text(yaml.safe_dump({"papers": papers, "claims": [entry]}))
+    assert cl.main(["docs", "--table", str(table), "--out", str(out), "--registry", str(registry)]) == 0
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                          text=True, check=True).stdout.strip()  # fmt: skip
+    text = out.read_text()
+    assert f"from commit `{head}" in text and "on the results of `config/claims.yaml`" in text
+    assert "1 hold, 2 are contradicted, 0 are inconclusive, 1 were not run." in text
+    assert "| Paper P | ft beats base. | 90 vs 80 |" in text

@@ -216,7 +216,12 @@ def _paired(config, claim, found, sets, base, replicates, seed) -> tuple[list, l
     for unit in found:
         a = _sample(config, claim, unit, unit.run_a, claim.a, base, sets)
         b = _sample(config, claim, unit, unit.run_b, claim.b, base, sets)
-        va, vb, d, r = cl.paired_differences(a, b, claim.metric, sets, replicates, rng, claim.relative)
+        try:
+            va, vb, d, r = cl.paired_differences(a, b, claim.metric, sets, replicates, rng, claim.relative)
+        except ValueError as err:
+            raise ValueError(
+                f"claim {claim.id} ({unit.label}, {unit.run_a} vs {unit.run_b}): {err}"
+            ) from None
         a_vals.append(va), b_vals.append(vb), d_vals.append(d), reps.append(r)
     return a_vals, b_vals, d_vals, cl.over_seeds(np.asarray(reps), rng)
 
