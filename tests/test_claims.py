@@ -281,3 +281,79 @@ def test_docs_cli_writes_the_table_with_date_and_commit(tmp_path):
     assert f"from commit `{head}" in text and "on the results of `config/claims.yaml`" in text
     assert "1 hold, 2 are contradicted, 0 are inconclusive, 1 were not run." in text
     assert "| Paper P | ft beats base. | 90 vs 80 |" in text
+
+
+def _raw(id, part, a, b, metric, ood_set, **extra):
+    claim = {"id": id, "paper": "p", "sentence": "s", "part": part, "metric": metric, "ood_set": ood_set,
+             "a": {"run": a[0], "score": a[1]}, "b": {"run": b[0], "score": b[1]}, "expect": "positive",
+             "evidence": "e", "scales": ["embedded"], **extra}  # fmt: skip
+    return claim
+
+
+def test_osr_claims_pair_methods_per_trial_under_their_protocol_scores(tmp_path):
+    """Each trial's caches give the methods' protocol scores (softmax: MSP; ARPL: max logit); trials count
+    as seeds. Here ARPL's max logit ranks every known image above every unknown one and softmax's MSP
+    the reverse, so the AUROC difference is 1 in every resample."""
+    from oodflow.osr.evaluate import oscr_curve
+
+    config = {"seed": 0, "runs": {}, "report": {"bootstrap": 50},
+              "osr": {"name": "o", "splits": ["F1"], "datasets": ["mnist5k"], "trials": [0, 1, 2],
+                      "methods": {"softmax": {}, "arpl": {}}}}  # fmt: skip
+    rng = np.random.default_rng(0)
+    labels = np.arange(30) % 3
+    peaked = np.eye(3)[np.arange(20) % 3] * 8  # softmax: MSP near 1 on every unknown, 1/3 on every known
+    for t in range(3):
+        known = np.eye(3)[labels] * 5 + rng.normal(size=(30, 3))
+        root = tmp_path / f"results/o/F1/mnist5k/trial{t}"
+        arpl = {
+            "known_logits": known + 10,
+            "known_labels": labels,
+            "unknown_logits": rng.normal(size=(20, 3)),
+        }
+        save_npz(root / "arpl/cache.npz", **arpl)
+        save_npz(root / "softmax/cache.npz", known_logits=np.zeros((30, 3)), known_labels=labels,
+                 unknown_logits=peaked)  # fmt: skip
+    sides = (("arpl", "protocol"), ("softmax", "protocol"))
+    raw = {
+        "papers": {"p": "P"},
+        "claims": [_raw(f"arpl-{m}", "osr", *sides, m, "unknown") for m in ("AUROC", "OSCR")],
+    }
+    _, claims = cl.parse_claims(raw)
+    assert cd.files(config, claims) == sorted(
+        f"results/o/F1/mnist5k/trial{t}/{m}/cache.npz" for t in range(3) for m in ("arpl", "softmax")
+    )
+    auroc, oscr = cd.evaluate(config, claims, tmp_path)
+    assert (auroc["diff"], auroc["lo"], auroc["hi"], auroc["verdict"]) == (1.0, 1.0, 1.0, "holds")
+    assert auroc["seeds"] == "3 trials" and auroc["scale"] == "embedded" and oscr["verdict"] == "holds"
+    # ARPL's OSCR on trial 0 alone, re-derived from the cache with its max logit
+    arrays = np.load(tmp_path / "results/o/F1/mnist5k/trial0/arpl/cache.npz")
+    k = arrays["known_logits"]
+    expected = oscr_curve(k.max(1), k.argmax(1) == arrays["known_labels"], arrays["unknown_logits"].max(1))[0]
+    single = cd.evaluate({**config, "osr": {**config["osr"], "trials": [0]}}, claims[1:], tmp_path)[0]
+    assert single["a_mean"] == pytest.approx(expected) and single["seeds"] == "1 trial"
+
+
+def test_multilabel_tail_subset_reads_the_test_targets(tmp_path):
+    """EDGE's tail ID: images without the most frequent label. a separates its tail images perfectly, b
+    does not; the relative claim is the tail difference minus the all-images difference."""
+    ml = {"benchmark": {"name": "mnist5k-ml", "ood_sets": ["x"]}, "runs": {"e": {}, "b": {}},
+          "scores": {"joint_energy": {}}, "tail": {"rank_by": "test"}}  # fmt: skip
+    config = {"seed": 0, "runs": {}, "report": {"bootstrap": 20}, "multilabel": ml}
+    n = 50
+    targets = np.zeros((n, 3), np.int64)
+    targets[:30, 0] = 1  # label 0 is the head label; images 30..49 are the tail (j = 1)
+    targets[30:, 1] = 1
+    tail = targets[:, 0] == 0
+    root = tmp_path / "results/mnist5k-ml"
+    for run, ids in (("e", np.where(tail, 2.0, -1.0)), ("b", np.where(tail, 0.0, -1.0))):
+        save_npz(root / f"scores/{run}/joint_energy.npz", id=ids, x=np.zeros(40))
+        save_npz(root / f"features/{run}/test.npz", targets=targets)
+    sides = (("e", "joint_energy"), ("b", "joint_energy"))
+    raw = {"papers": {"p": "P"}, "claims": [
+        _raw(f"gap-{rel}", "multilabel", *sides, "AUROC", "mean", subset={"tail_j": 1, "relative": rel})
+        for rel in (False, True)]}  # fmt: skip
+    _, claims = cl.parse_claims(raw)
+    assert "results/mnist5k-ml/features/e/test.npz" in cd.files(config, claims)
+    plain, relative = cd.evaluate(config, claims, tmp_path)
+    assert plain["diff"] == 0.5  # tail: 1 vs 0.5 (ties with the OOD zeros)
+    assert relative["diff"] == pytest.approx(0.5 - 0.4 * 0.5)  # all images: 20 of 50 differ by 0.5
