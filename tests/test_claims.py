@@ -219,7 +219,10 @@ def test_claims_table_from_synthetic_results(tmp_path, seeds):
     back = cl.read_csv(path)
     assert [r["verdict"] for r in back] == [r["verdict"] for r in rows] and back[0]["diff"] == 1.0
     md = cl.to_markdown(rows, papers)
-    assert "| Paper P | ft beats base. | 90 vs 80 | ft · energy | base · energy | AUROC (mean) | 100.00" in md
+    assert (
+        "| Paper P | ft beats base. | 90 vs 80 | ft · energy vs base · energy | AUROC (mean) | d > 0 | 100.00"
+        in md
+    )
     assert "| [+100.00, +100.00] | holds | embedded, " in md and "not run (no run gone)" in md
     page = cl.docs_page(rows, papers, "2026-01-01", "abc123", "config/claims.yaml")
     assert "Generated 2026-01-01 from commit `abc123`" in page and "1 hold, 2 are contradicted" in page

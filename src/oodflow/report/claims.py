@@ -375,8 +375,8 @@ def to_markdown(
              "predicted / the other side of 0, `inconclusive` when it spans 0. `not run`: the config has "
              "no such run. Small-scale verdicts say what happens at that scale, not whether the paper "
              "is right.", "",
-             "| Paper | Claim | Paper's evidence | a | b | Metric (set) | a | b | d | 95 % interval | "
-             "Verdict | Scale, seeds |",
+             "| Paper | Claim | Paper's evidence | a vs b | Metric (set) | Predicted | Ours: a | Ours: b | "
+             "d | 95 % interval | Verdict | Scale, seeds |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in rows:
         unit = _unit(r)
@@ -389,7 +389,8 @@ def to_markdown(
         where = f"{r['scale']}, {r['seeds']}" if r["scale"] else "–"
         lines.append(
             f"| {papers.get(r['paper'], r['paper']).split(' (')[0]} | {r['claim']} | {r['evidence']} | "
-            f"{r['a']} | {r['b'] or '–'} | {r['metric']} ({r['ood_set']}) | {_cell(r, 'a', unit)} | "
+            f"{r['a']}{' vs ' + r['b'] if r['b'] else ''} | {r['metric']} ({r['ood_set']}) | "
+            f"{'d > 0' if r['expect'] == 'positive' else 'd < 0'} | {_cell(r, 'a', unit)} | "
             f"{_cell(r, 'b', unit)} | {diff or '–'} | {span} | {judged} | {where} |"
         )
     return "\n".join(lines) + "\n"
