@@ -9,6 +9,8 @@ sys.path.insert(0, f"{workflow.basedir}/src")
 
 from oodflow import config as oodflow_config
 from oodflow import provenance as oodflow_provenance
+from oodflow.report import claims as oodflow_claims
+from oodflow.report import claims_data as oodflow_claims_data
 from oodflow.data import BENCHMARKS
 from oodflow.data.benchmarks import Source
 from oodflow.data.catalog import DATASETS
@@ -518,7 +520,12 @@ def provenance_params(wildcards):
 
 def scorecard_inputs(wildcards):
     provenance = {f"provenance/{k}": v for k, v in provenance_files().items()}
-    return {"reference": SCORECARD_REFERENCE, **metrics_tables(), **provenance}
+    return {
+        "reference": SCORECARD_REFERENCE,
+        "claims": "results/summary/tables/claims.md",
+        **metrics_tables(),
+        **provenance,
+    }
 
 
 def checkout_path(path):
@@ -531,6 +538,26 @@ def checkout_path(path):
 SCORECARD_REFERENCE = checkout_path(
     f"{workflow.basedir}/config/papers/references/scorecard.yaml"
 )
+# The papers' qualitative findings (oodflow.report.claims), tested on this config's results.
+CLAIMS_REGISTRY = checkout_path(
+    f"{workflow.basedir}/config/papers/references/claims.yaml"
+)
+
+
+def claims_inputs(wildcards):
+    """The registry and every score file / table its claims read for this config's runs."""
+    _, claims = oodflow_claims.load_claims(CLAIMS_REGISTRY)
+    return {
+        "registry": CLAIMS_REGISTRY,
+        "files": oodflow_claims_data.files(config, claims),
+    }
+
+
+def claims_params(wildcards):
+    """What the claims table depends on besides its files: the bootstrap and its seed."""
+    return canonical(
+        {"seed": config["seed"], "bootstrap": config["report"]["bootstrap"]}
+    )
 
 
 def page_path(part, table):
@@ -567,11 +594,14 @@ def table_pages():
 
 
 def summary_outputs():
-    """The reproduction scorecard of every results folder (and its HTML page)."""
+    """The reproduction scorecard of every results folder and the claims table (with HTML pages)."""
     return [
         "results/summary/tables/scorecard.md",
         "results/summary/tables/scorecard.csv",
         page_path("summary", "scorecard"),
+        "results/summary/tables/claims.csv",
+        "results/summary/figures/claims_forest.png",
+        page_path("summary", "claims"),
     ]
 
 

@@ -183,6 +183,31 @@ rule provenance:
         oodflow_provenance.write(output[0], json.loads(params.record))
 
 
+# Each paper's qualitative findings on this config's benchmarks: paired-bootstrap intervals and
+# verdicts (oodflow.report.claims); the scorecard shows the table as its last section.
+rule claims:
+    input:
+        unpack(claims_inputs),
+    output:
+        md="results/summary/tables/claims.md",
+        csv="results/summary/tables/claims.csv",
+        html=table_page("summary", "claims", CAT_CROSS),
+        png=report(
+            "results/summary/figures/claims_forest.png",
+            caption="../report/claims.rst",
+            category=CAT_CROSS,
+        ),
+    log:
+        "logs/report/claims.log",
+    conda:
+        "../envs/oodflow.yaml"
+    threads: 1
+    params:
+        claims=claims_params,
+    script:
+        "../scripts/claims.py"
+
+
 rule scorecard:
     input:
         unpack(scorecard_inputs),

@@ -92,7 +92,8 @@ def test_report_holds_every_table_and_figure_by_category(tiny_run, tiny_config):
     assert "<html" in report[:2000].lower()
     page = (tiny_run / "results" / "report" / "mnist5k" / "fpr95_auroc.html").read_text()
     assert "<table>" in page and "<th>Average</th>" in page
-    files = ("fpr95_auroc.html", "cross_paper.html", "cross_paper_ranking.png", "data_samples.png")
+    files = ("fpr95_auroc.html", "cross_paper.html", "cross_paper_ranking.png", "data_samples.png",
+             "claims.html", "claims_forest.png")  # fmt: skip
     categories = ("1 Post-hoc scores (all runs)", "7 Cross-paper table and reproduction scorecard")
     for needle in (*files, *categories):
         assert needle in report, needle
@@ -100,6 +101,37 @@ def test_report_holds_every_table_and_figure_by_category(tiny_run, tiny_config):
     assert "not retrieved" in card and "not run (no results/food101)" in card and "scorecard.html" in report
     run = next(iter(tiny_config["runs"]))
     assert f"hist_{next(iter(tiny_config['scores']))}.png" in report and run in report
+
+
+def test_dag_writes_the_claims_table(tiny_run, tiny_config):
+    """The tiny DAG writes the claims table (the tiny runs match no claim: every row says why), its
+    forest plot and HTML page, and the scorecard ends with it; the library measures a claim on the
+    tiny runs' real score files, and each side's metric is the AUROC of the metrics table."""
+    from oodflow.report import claims as cl
+    from oodflow.report import claims_data as cd
+
+    summary = tiny_run / "results" / "summary"
+    rows = cl.read_csv(summary / "tables" / "claims.csv")
+    _, registry = cl.load_claims(ROOT / "config" / "papers" / "references" / "claims.yaml")
+    assert [r["id"] for r in rows] == [c.id for c in registry]
+    assert {"verdict", "lo", "hi", "seeds", "scale"} <= set(rows[0])
+    assert all(r["status"].startswith("not run (") and r["verdict"] == "" for r in rows)
+    assert (summary / "figures" / "claims_forest.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<table>" in (tiny_run / "results" / "report" / "summary" / "claims.html").read_text()
+    assert "## Claims on this config's benchmarks" in (summary / "tables" / "scorecard.md").read_text()
+
+    claim = {"id": "arpl-vs-ce", "paper": "p", "sentence": "s", "part": "spine", "metric": "AUROC",
+             "a": {"run": "tiny_arpl", "score": "msp"}, "b": {"run": "tiny", "score": "msp"},
+             "ood_set": "mean", "expect": "positive", "evidence": "e", "scales": ["embedded"]}  # fmt: skip
+    _, claims = cl.parse_claims({"papers": {"p": "P"}, "claims": [claim]})
+    (row,) = cd.evaluate(tiny_config, claims, tiny_run)
+    assert row["verdict"] in cl.VERDICTS and row["seeds"] == "1 seed" and row["scale"] == "embedded"
+    assert row["lo"] <= row["hi"]
+    frame = pd.read_csv(tiny_run / OUT / "tables" / "metrics.csv")
+    auroc = frame[(frame.score == "msp") & (frame.metric == "AUROC")].groupby("run").value.mean()
+    assert row["a_mean"] == pytest.approx(auroc["tiny_arpl"])
+    assert row["b_mean"] == pytest.approx(auroc["tiny"])
+    assert row["diff"] == pytest.approx(auroc["tiny_arpl"] - auroc["tiny"])
 
 
 def test_scorecard_picks_up_paper_scale_results_left_in_the_workspace(tiny_run, tmp_path):

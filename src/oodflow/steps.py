@@ -854,17 +854,35 @@ def scorecard(
     md_out: str,
     csv_out: str,
     provenance: Mapping[str, str] | None = None,
+    claims_md: str | None = None,
 ) -> None:
     """The reproduction scorecard from the reference file, the metrics tables (folder -> csv) and the
-    folders' provenance records (folder -> provenance.json; folders without one are not marked)."""
+    folders' provenance records (folder -> provenance.json; folders without one are not marked),
+    followed by the claims table ``claims_md`` (rule claims) if given."""
     from oodflow import provenance as prov
     from oodflow.report import scorecard as sc
 
     papers, entries = sc.load_scorecard(reference)
     scales = {name: prov.read_scale(path) for name, path in (provenance or {}).items()}
     rows = sc.build(entries, {name: sc.read_metrics(path) for name, path in tables.items()}, scales)
-    write_text(md_out, sc.to_markdown(rows, papers, tables))
+    md = sc.to_markdown(rows, papers, tables)
+    if claims_md is not None:  # the claims table as the scorecard's last section
+        md += "\n" + Path(claims_md).read_text().replace("# Claims", "## Claims", 1)
+    write_text(md_out, md)
     write_text(csv_out, sc.to_csv(rows))
+
+
+def claims(config: Mapping[str, Any], registry: str, out: Mapping[str, str]) -> None:
+    """The claims table (``out``: md, csv, png) of a validated config, read from its results
+    (:mod:`oodflow.report.claims_data`) with the registry ``registry``."""
+    from oodflow.report import claims as cl
+    from oodflow.report.claims_data import evaluate
+
+    papers, entries = cl.load_claims(registry)
+    rows = evaluate(config, entries)
+    write_text(out["md"], cl.to_markdown(rows, papers, header="# Claims on this config's benchmarks"))
+    write_text(out["csv"], cl.to_csv(rows))
+    cl.forest_figure(rows, out["png"], dpi=config["plots"]["dpi"])
 
 
 def table_html(md_in: str, html_out: str, title: str | None = None) -> None:

@@ -2,12 +2,11 @@
 
 The reported numbers and where ours come from live in one YAML file
 (``config/papers/references/scorecard.yaml``). Each entry has a reported value in % (``null`` when the
-paper's number could not be retrieved) and up to two *lookups* into our long-format metrics tables
-(``results/<folder>/tables/metrics.csv``, columns ``benchmark, run, model, method, score, ood_set,
-metric, value``):
-
-* ``paper_scale``: the same quantity in the paper config's results;
-* ``embedded``: the closest analogue in the default (embedded) run: a trend, not the same experiment.
+paper's number could not be retrieved) and a ``paper_scale`` *lookup* into our long-format metrics
+table of the paper config's results (``results/<folder>/tables/metrics.csv``, columns ``benchmark,
+run, model, method, score, ood_set, metric, value``). The embedded default's numbers are never set
+against the papers' (different data and model: the delta would mean nothing); what the default can
+test, each paper's qualitative findings, is the claims table (:mod:`oodflow.report.claims`).
 
 A lookup selects rows by ``results`` (the folder), optionally ``benchmark``, ``run`` (a glob; several
 matching runs, e.g. OSR trials, are averaged), ``score``, ``metric`` and ``ood_set`` (one name, a list
@@ -35,9 +34,9 @@ import yaml
 from oodflow import yamlfile
 from oodflow.io import FormatError
 
-SCALES = ("paper", "embedded")
+SCALES = ("paper",)
 LOOKUP_KEYS = ("results", "benchmark", "run", "score", "ood_set", "metric")
-ENTRY_KEYS = ("paper", "quantity", "reported", "source", "verified", "paper_scale", "embedded")
+ENTRY_KEYS = ("paper", "quantity", "reported", "source", "verified", "paper_scale")
 #: Metrics reported as fractions in our tables and as % in the papers.
 PERCENT_METRICS = ("accuracy", "AUROC", "AUPR-In", "AUPR-Out", "FPR@95", "OSCR", "F1", "mAP")
 #: The status of a paper-scale row whose folder records a run other than the paper's experiment
@@ -72,7 +71,7 @@ class Entry:
     reported: float | None
     source: str
     verified: bool
-    lookups: dict[str, Lookup]  # scale -> lookup
+    lookups: dict[str, Lookup]  # scale ("paper") -> lookup
 
 
 def _lookup(raw: Any, where: str) -> Lookup:
@@ -111,6 +110,11 @@ def parse_scorecard(raw: Any, where: str = "scorecard") -> tuple[dict[str, str],
         if not isinstance(item, Mapping):
             raise FormatError(f"{at}: expected a mapping")
         for key in item:
+            if key == "embedded":
+                raise FormatError(
+                    f"{at}.embedded: embedded lookups are gone (a delta to a different experiment "
+                    "means nothing); test the paper's finding in claims.yaml"
+                )
             if key not in ENTRY_KEYS:
                 raise FormatError(f"{at}: unknown key '{key}'; valid: {', '.join(ENTRY_KEYS)}")
         if item.get("paper") not in papers:
@@ -125,13 +129,11 @@ def parse_scorecard(raw: Any, where: str = "scorecard") -> tuple[dict[str, str],
             raise FormatError(f"{at}.reported: expected a percentage in [0, 100] or null, got {reported!r}")
         if not isinstance(item.get("verified"), bool):
             raise FormatError(f"{at}.verified: expected true or false")
-        lookups = {
-            scale: _lookup(item[key], f"{at}.{key}")
-            for scale, key in (("paper", "paper_scale"), ("embedded", "embedded"))
-            if item.get(key) is not None
-        }
+        lookups = (
+            {"paper": _lookup(item["paper_scale"], f"{at}.paper_scale")} if item.get("paper_scale") else {}
+        )
         if reported is not None and not lookups:
-            raise FormatError(f"{at}: a reported number needs a paper_scale or embedded lookup")
+            raise FormatError(f"{at}: a reported number needs a paper_scale lookup")
         out.append(
             Entry(
                 item["paper"],
@@ -205,7 +207,7 @@ def build(
     tables: Mapping[str, Iterable[Mapping[str, str]]],
     scales: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Scorecard rows: one per (entry, scale) of its lookups, or one ``not retrieved`` row.
+    """Scorecard rows: one per entry (its paper-scale lookup), or one ``not retrieved`` row.
 
     ``tables`` maps a results folder name to the rows of its metrics table (what has been run);
     ``scales`` a folder to the scale its ``provenance.json`` records (:mod:`oodflow.provenance`). The
@@ -222,26 +224,17 @@ def build(
             out.append({**base, "scale": "-", "reported": None, "ours": None, "delta": None,
                         "status": "not retrieved", "where": ""})  # fmt: skip
             continue
-        for scale in SCALES:
-            lookup = e.lookups.get(scale)
-            if lookup is None:
-                if scale == "paper":
-                    out.append({**base, "scale": scale, "reported": e.reported, "ours": None, "delta": None,
-                                "status": "no lookup", "where": ""})  # fmt: skip
-                continue
-            ours = None
-            if lookup.results not in tables:
-                status = f"not run (no results/{lookup.results})"
-            else:
-                ours = find(tables[lookup.results], lookup)
-                status = "ok" if ours is not None else "no such row"
-            if ours is not None and scale == "embedded":
-                status = "ok (analogue: different data)"
-            delta = None if ours is None else ours - e.reported
-            if ours is not None and scales.get(lookup.results) in NOT_THE_PAPERS:
-                status, delta = NOT_THE_PAPERS[scales[lookup.results]], None
-            out.append({**base, "scale": scale, "reported": e.reported, "ours": ours, "delta": delta,
-                        "status": status, "where": lookup.describe()})  # fmt: skip
+        lookup, ours = e.lookups["paper"], None  # parse_scorecard: a reported number has one
+        if lookup.results not in tables:
+            status = f"not run (no results/{lookup.results})"
+        else:
+            ours = find(tables[lookup.results], lookup)
+            status = "ok" if ours is not None else "no such row"
+        delta = None if ours is None else ours - e.reported
+        if ours is not None and scales.get(lookup.results) in NOT_THE_PAPERS:
+            status, delta = NOT_THE_PAPERS[scales[lookup.results]], None
+        out.append({**base, "scale": "paper", "reported": e.reported, "ours": ours, "delta": delta,
+                    "status": status, "where": lookup.describe()})  # fmt: skip
     return out
 
 
@@ -271,8 +264,9 @@ def to_markdown(rows: list[dict[str, Any]], papers: Mapping[str, str], ran: Iter
         "",
         "Every number the five papers report, in %, beside ours and the delta (ours − reported). "
         "`paper` rows compare with the paper config's results; they stay empty (`not run`) until someone "
-        "runs that config, never filled with a guess. `embedded` rows give the closest analogue in the "
-        "default CPU run: different data and model, a trend only. `not retrieved`: the paper's number "
+        "runs that config, never filled with a guess. (The default CPU run's numbers are not set against "
+        "the papers': different data and model; its test of the papers' findings is the claims "
+        "table.) `not retrieved`: the paper's number "
         "could not be read; `no such row`: the results exist but hold no such run/score; `ran (smoke)`: the "
         "paper config ran at toy scale on fake data (`python -m oodflow.smoke`), so the code path works "
         "and its number means nothing; `ran (custom protocol)`: paper-scale data, but not the paper "
