@@ -154,11 +154,23 @@ def test_cores_separates_trained_id_data_from_noise():
     assert auroc(s_id, s_ood) > 0.9
 
 
-def _cores_oracle(model, x, top_classes=3, start="most_likely", combine="sum", layers=None):
+def _cores_oracle(
+    model,
+    x,
+    top_classes=3,
+    start="most_likely",
+    combine="sum",
+    layers=None,
+    max_path="merged",
+    min_relevance="most_positive",
+    neg_threshold="below_minus_tau",
+):
     """CORES re-derived from the description (module docstring; Tang et al. 2024) in numpy: the max
     path starts at the ``top_classes`` most likely classes, the min path at the least likely one; at
     each response layer, deepest first, the k most relevant channels under the link from the channels
-    kept one layer deeper; the layer score RM+ RF+ + RM- RF- (tau+ = 0, tau- = 1); summed over layers."""
+    kept one layer deeper; the layer score RM+ RF+ + RM- RF- (tau+ = 0, tau- = 1); summed over layers.
+    Alternatives (docs/cores.md): one channel set per top class with the max term averaged over them;
+    the min path keeping the most negatively linked channels; minima significant below +tau-."""
     import numpy as np
 
     rls = model.response_layers()[: layers or None]
@@ -177,21 +189,28 @@ def _cores_oracle(model, x, top_classes=3, start="most_likely", combine="sum", l
     total = []
     for n in range(len(x)):
         ranked = list(np.argsort(-logits[n], kind="stable"))
-        max_sel = set(ranked[:top_classes] if start == "most_likely" else ranked[-top_classes:])
+        top = ranked[:top_classes] if start == "most_likely" else ranked[-top_classes:]
+        max_sels = [set(top)] if max_path == "merged" else [{c} for c in top]
         min_sel = {int(np.argmin(logits[n]))}
+        min_sign = 1.0 if min_relevance == "most_positive" else -1.0
         per_layer = []
         for rl in rls:
             link = rl.link.double().numpy()
             k = max(1, round(0.125 * link.shape[1]))
-            max_sel = set(np.argsort(-link[sorted(max_sel)].sum(0), kind="stable")[:k])
-            min_sel = set(np.argsort(-link[sorted(min_sel)].sum(0), kind="stable")[:k])
+            max_sels = [set(np.argsort(-link[sorted(sel)].sum(0), kind="stable")[:k]) for sel in max_sels]
+            min_sel = set(np.argsort(-min_sign * link[sorted(min_sel)].sum(0), kind="stable")[:k])
             resp = seen[rl.name][n].astype(np.float64)
-            big = resp.max(axis=(1, 2))[sorted(max_sel)]
-            small = -resp.min(axis=(1, 2))[sorted(min_sel)]
-            per_layer.append(
-                np.maximum(big, 0).mean() * (big > 0).mean()
-                + np.maximum(small - 1, 0).mean() * (small > 1).mean()
+            maxima, minima = resp.max(axis=(1, 2)), resp.min(axis=(1, 2))
+            max_term = np.mean(
+                [
+                    np.maximum(maxima[sorted(sel)], 0).mean() * (maxima[sorted(sel)] > 0).mean()
+                    for sel in max_sels
+                ]
             )
+            m = minima[sorted(min_sel)]
+            # significant minima: m < -1 (magnitude -m - 1), or with below_tau m < 1 (magnitude 1 - m)
+            depth = -m - 1 if neg_threshold == "below_minus_tau" else 1 - m
+            per_layer.append(max_term + np.maximum(depth, 0).mean() * (depth > 0).mean())
         total.append(sum(per_layer) if combine == "sum" else float(np.prod(per_layer)))
     return np.array(total)
 
@@ -230,3 +249,52 @@ def test_cores_defaults_equal_the_description_and_each_choice_matters():
             rtol=1e-9,
             atol=1e-12,
         )
+
+
+def test_cores_alternative_readings_are_parameters_and_match_the_re_derivation():
+    """The three choices where the unofficial sketch departs (docs/cores.md): each alternative equals the
+    re-derivation with that reading, and differs from the default on this model (so each is live)."""
+    import numpy as np
+
+    torch.manual_seed(2)
+    model = build_model("small_cnn", num_classes=10, in_channels=1).eval()
+    x = torch.randn(12, 1, 28, 28)
+    default = _cores_oracle(model, x)
+    for params in (
+        {"max_path": "per_class"},
+        {"min_relevance": "most_negative"},
+        {"neg_threshold": "below_tau"},
+        {"max_path": "per_class", "min_relevance": "most_negative", "neg_threshold": "below_tau"},
+    ):
+        expected = _cores_oracle(model, x, **params)
+        np.testing.assert_allclose(
+            CORES(**params).score_inputs(model, x).numpy(), expected, rtol=1e-9, atol=1e-12
+        )
+        assert np.abs(expected - default).max() > 1e-3 * np.abs(default).max(), params
+    # per_class with a single top class is the merged path
+    np.testing.assert_array_equal(
+        CORES(top_classes=1, max_path="per_class").score_inputs(model, x).numpy(),
+        CORES(top_classes=1).score_inputs(model, x).numpy(),
+    )
+    for key in ("max_path", "min_relevance", "neg_threshold"):
+        with pytest.raises(ValueError, match=f"{key} must be one of"):
+            CORES(**{key: "nope"})
+
+
+def test_backtrack_most_negative_keeps_the_smallest_relevance():
+    link0 = torch.tensor([[5.0, -1.0, 4.0, -3.0]], dtype=torch.float64)
+    (idx,) = backtrack(torch.tensor([[0]]), [link0], keep=[2], largest=False)
+    assert sorted(idx[0].tolist()) == [1, 3]
+    (idx,) = backtrack(torch.tensor([[0]]), [link0], keep=[2])
+    assert sorted(idx[0].tolist()) == [0, 2]
+
+
+def test_below_tau_counts_minima_under_plus_tau():
+    maxima = torch.zeros(1, 3, dtype=torch.float64) - 5.0  # no significant maxima
+    minima = torch.tensor([[0.5, -0.5, -2.0]], dtype=torch.float64)
+    idx_max, idx_min = torch.tensor([[0]]), torch.tensor([[0, 1, 2]])
+    # below -1: only -2 counts, depth 1; magnitude mean 1/3, frequency 1/3
+    assert layer_score(maxima, minima, idx_max, idx_min).item() == pytest.approx(1 / 9)
+    # below +1: all three count, depths 0.5, 1.5, 3; magnitude 5/3, frequency 1
+    got = layer_score(maxima, minima, idx_max, idx_min, neg_threshold="below_tau").item()
+    assert got == pytest.approx(5 / 3)

@@ -180,3 +180,21 @@ def test_metrics_over_draws_average_the_subsets():
     assert averaged != ood_metrics(id_s, ood_s)
     with pytest.raises(ValueError, match="subset size"):
         draw_ood_subsets(5, 6, 1, rng)
+
+
+def test_fpr_percentile_is_palms_rule_and_close_to_hendrycks():
+    from oodflow.metrics import fpr_at_95_tpr_percentile
+
+    rng = np.random.default_rng(5)
+    id_s, ood_s = rng.normal(1.0, 1.0, 2001), rng.normal(0.0, 1.0, 1500)
+    # PALM's cal_metric: mean(novel > np.percentile(known, 5)), re-derived with the order statistics:
+    # the 5th percentile of 2001 values (linear rule) is the order statistic of rank 0.05 * 2000 = 100
+    threshold = np.sort(id_s)[100]
+    assert fpr_at_95_tpr_percentile(id_s, ood_s) == np.mean(ood_s > threshold)
+    # strict ">": an OOD score equal to the threshold is not accepted (Hendrycks' rule accepts ">=")
+    tied_ood = np.r_[ood_s, threshold]
+    assert fpr_at_95_tpr_percentile(id_s, tied_ood) == np.sum(ood_s > threshold) / tied_ood.size
+    # same operating point as Hendrycks' rule up to the OOD mass between neighbouring ID order stats
+    assert abs(fpr_at_95_tpr_percentile(id_s, ood_s) - fpr_at_95_tpr(id_s, ood_s)) <= 3 / ood_s.size
+    with pytest.raises(ValueError, match="recall"):
+        fpr_at_95_tpr_percentile(id_s, ood_s, recall=0.0)

@@ -517,6 +517,8 @@ def test_osr_section_defaults_are_the_paper():
         ({"datasets": ["cifar11"]}, "osr.datasets.0"),
         ({"trials": [5]}, "osr.trials.0"),
         ({"reference": "no/such/file.yaml"}, "osr.reference"),
+        ({"recipes": {"arpl": "arpl"}, "methods": {"dias": {}}}, "osr.recipes.arpl: not a method of osr"),
+        ({"recipes": {"dias": "adam"}, "methods": {"dias": {}}}, "osr.recipes.dias"),
     ],
 )
 def test_osr_config_errors_name_the_key(section, words):
@@ -588,3 +590,99 @@ def test_per_class_cap_config_is_validated_and_leaves_uncapped_runs_as_they_were
     for bad, key in (({"train": 0}, "osr.per_class.train"), ({"tset": 5}, "osr.per_class")):
         with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
             validate({**copy.deepcopy(base), "osr": {**base["osr"], "per_class": bad}})
+
+
+class _Recorder(torch.nn.Module):
+    """Wraps a network and keeps a copy of every input it is called with."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net, self.inputs = net, []
+        if hasattr(net, "nz"):
+            self.nz = net.nz  # the latent size of a generator
+
+    def forward(self, x, *args):
+        self.inputs.append(x.detach().clone())
+        return self.net(x, *args)
+
+
+@pytest.mark.parametrize("name", ["arpl_cs", "dias"])
+@pytest.mark.parametrize("reuse", [True, False])
+def test_the_generator_step_sees_the_fakes_the_discriminator_saw(name, reuse):
+    """ARPL's train_cs and DIAS's train_gan draw one G(z) per batch: D is trained on it (detached) and
+    the G step scores the same fakes through the updated D; the classifier step then draws its own.
+    So with reuse_fakes the D calls per batch are (x, fake, fake) and G runs twice; without, three
+    different inputs and three G runs."""
+    torch.manual_seed(0)
+    m = build_method(name, 3, TRAIN, reuse_fakes=reuse)
+    m.train_mode()
+    D, G = _Recorder(m.nets["discriminator"]), _Recorder(m.nets["generator"])
+    m.nets["discriminator"], m.nets["generator"] = D, G
+    x, y = _batch()
+    m.step("confusing" if name == "arpl_cs" else "gan", x, y)
+    real, d_fake, g_fake = D.inputs
+    assert torch.equal(real, x)
+    assert torch.equal(d_fake, g_fake) is reuse
+    assert len(G.inputs) == (2 if reuse else 3)  # latents: (D and G step), classifier step
+    assert not torch.equal(G.inputs[0], G.inputs[-1])  # the classifier's fakes are fresh in both
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_spine_dias_generator_step_sees_the_discriminators_fakes(reuse):
+    from oodflow.methods import build_method as build_spine_method
+    from oodflow.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("small_cnn", num_classes=3, in_channels=1)
+    m = build_spine_method("dias", reuse_fakes=reuse)
+    m.setup(model, 3, input_shape=(1, 28, 28))
+    D = _Recorder(m.nets["discriminator"])
+    m.nets["discriminator"] = D
+    x, y = torch.rand(6, 1, 28, 28), torch.arange(6) % 3
+    m.gan_step(model, x, y)
+    assert torch.equal(D.inputs[1], D.inputs[2]) is reuse
+
+
+def test_recipes_give_each_method_its_papers_schedule():
+    """ARPL's osr.py: 100 epochs, SGD(0.1, momentum 0.9, wd 1e-4), MultiStepLR([30, 60, 90, 120]) x 0.1,
+    Adam(0.001) without weight decay on Tiny-ImageNet; DIAS's --optimizer adam branch: Adam(0.001),
+    no weight decay, MultiStepLR([max_epoch // 2]). Methods without a recipe keep osr.train."""
+    from oodflow.osr import RECIPES
+    from oodflow.osr.workflow import run_config
+
+    cfg = validate(_osr(datasets=["cifar10", "tinyimagenet"], methods={"arpl": {}, "dias": {}, "softmax": {}},
+                        recipes={"arpl": "arpl", "dias": "dias_adam"}))  # fmt: skip
+    plain = run_config(cfg, "cifar10", "F1", 0, "softmax")["train"]
+    assert plain == cfg["osr"]["train"]
+    arpl = run_config(cfg, "cifar10", "F1", 0, "arpl")
+    expected = {"epochs": 100, "batch_size": 64, "optimizer": "sgd", "lr": 0.1, "momentum": 0.9,
+                "weight_decay": 0.0001, "milestones": [30, 60, 90, 120], "gamma": 0.1}  # fmt: skip
+    assert {k: arpl["train"][k] for k in expected} == expected
+    m = build_method("arpl", 6, {**arpl["train"], "width": 0.125}, **arpl["method_args"])
+    opt, sched = m.optimizers["net"], m.schedulers["net"]
+    assert isinstance(opt, torch.optim.SGD) and opt.defaults["weight_decay"] == 0.0001
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()  # no gradients: a no-op, in the order the scheduler expects
+        sched.step()
+    assert [lrs[e] for e in (0, 29, 30, 59, 60, 90)] == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 1e-4])
+    tiny = run_config(cfg, "tinyimagenet", "F1", 0, "arpl")["train"]
+    assert (tiny["optimizer"], tiny["lr"], tiny["weight_decay"]) == ("adam", 0.001, 0.0)
+    dias = run_config(cfg, "cifar10", "F1", 0, "dias")
+    m = build_method("dias", 6, {**dias["train"], "width": 0.125}, **dias["method_args"])
+    for name in ("net", "copycat"):
+        opt, sched = m.optimizers[name], m.schedulers[name]
+        assert isinstance(opt, torch.optim.Adam) and opt.defaults["weight_decay"] == 0.0
+        lrs = []
+        for _ in range(200):
+            lrs.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        assert (lrs[0], lrs[99], lrs[100], lrs[199]) == pytest.approx((1e-3, 1e-3, 1e-4, 1e-4))
+    # a recipe is never longer than osr.train (the smoke's one epoch)
+    short = validate(_osr(methods={"arpl": {}}, recipes={"arpl": "arpl"}, train={"epochs": 3}))
+    assert run_config(short, "cifar10", "F1", 0, "arpl")["train"]["epochs"] == 3
+    schema_enum = __import__("oodflow.config", fromlist=["load_schema"]).load_schema()
+    osr_props = schema_enum["properties"]["osr"]["properties"]
+    assert tuple(osr_props["recipes"]["additionalProperties"]["enum"]) == RECIPES

@@ -331,3 +331,71 @@ def test_run_scores_are_not_part_of_the_training_config():
     rc = run_config(cfg, "p")
     assert "scores" not in rc["run"] and rc["run"]["method_args"]["mean"] == [0.1307]
     assert copy.deepcopy(cfg)["runs"]["p"]["scores"] == ["knn"]
+
+
+def _ssd_oracle(f, q, palm_centre=False):
+    """PALM's evaluator re-derived from its description (jeff024/PALM, SSD+): unit rows (+1e-10),
+    standardised with the training mean and population std (+1e-10), one Gaussian with the biased
+    covariance of the standardised training features, score = -squared Mahalanobis distance (pinv)."""
+    unit = lambda x: x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-10)  # noqa: E731
+    ft, qt = unit(f), unit(q)
+    m, s = ft.mean(0), ft.std(0)
+    vt, vq = (ft - m) / (s + 1e-10), (qt - m) / (s + 1e-10)
+    prec = np.linalg.pinv(np.cov(vt.T, bias=True))
+    c = m if palm_centre else vt.mean(0)
+    return -np.einsum("nd,de,ne->n", vq - c, prec, vq - c)
+
+
+def test_ssd_is_one_class_agnostic_gaussian_on_standardised_unit_features():
+    f, y, q = _random_features(3)
+    f, q = f * np.exp(np.random.default_rng(3).normal(size=(len(f), 1))), q * 3.0  # norms vary
+    got = build_score("ssd").fit(_cache(f, y)).score(_cache(q))
+    np.testing.assert_allclose(got, _ssd_oracle(f, q), rtol=1e-8)
+    # class-agnostic: the labels do not matter; scale-free: the row norms do not matter
+    shuffled = build_score("ssd").fit(_cache(f, np.roll(y, 7))).score(_cache(q))
+    np.testing.assert_array_equal(got, shuffled)
+    np.testing.assert_allclose(build_score("ssd").fit(_cache(f, y)).score(_cache(5 * q)), got, rtol=1e-9)
+    # it is not ADAPT's class-conditional score, nor one Gaussian without the standardisation
+    pooled = build_score("mahalanobis_pooled").fit(_cache(f, y)).score(_cache(q))
+    assert (np.argsort(pooled) != np.argsort(got)).any()
+    assert np.all(got <= 1e-9)  # a negated quadratic form
+
+
+def test_ssd_palm_centre_reproduces_palms_double_shift():
+    f, y, q = _random_features(4)
+    f, q = f + 3.0, q + 3.0  # a large mean of the unit features, so the two centres differ
+    palm = build_score("ssd", center="palm").fit(_cache(f, y)).score(_cache(q))
+    np.testing.assert_allclose(palm, _ssd_oracle(f, q, palm_centre=True), rtol=1e-8)
+    ours = build_score("ssd").fit(_cache(f, y)).score(_cache(q))
+    assert np.abs(palm - ours).max() > 1e-3 * np.abs(ours).max()
+    with pytest.raises(ValueError, match="unknown center 'x'; valid: standardised, palm"):
+        build_score("ssd", center="x")
+
+
+@pytest.mark.parametrize("after", [False, True])
+def test_warmup_cosine_lr_timing_ours_and_adapts(after):
+    """The LR each optimiser step runs with. ADAPT (train_adapt.py, adjust_learning_rate) re-derived:
+    the optimiser starts at the base lr, and after step t the LR is set to base * f(t); so step t runs
+    with base * f(t - 1) and step 0 with the base lr. Ours: step t runs with base * f(t)."""
+    steps, warmup, ratio, base = 30, 10, 0.001, 0.5
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([param], lr=base)
+    run = {"scheduler": "warmup_cosine", "warmup_epochs": 2, "min_lr_ratio": ratio}
+    if after:
+        run["lr_after_step"] = True
+    sched = training.make_scheduler(opt, run, steps, steps_per_epoch=5)
+    used = []
+    for _ in range(steps):
+        used.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    f = training.warmup_cosine
+    if after:
+        expected, lr = [], base  # ADAPT's loop
+        for t in range(steps):
+            expected.append(lr)
+            lr = base * f(t, steps, warmup, ratio)
+    else:
+        expected = [base * f(t, steps, warmup, ratio) for t in range(steps)]
+    np.testing.assert_allclose(used, expected, rtol=1e-12)
+    assert (used[0] == base) is after and used[1] == pytest.approx(base * (0.0 if after else 0.1))

@@ -332,6 +332,7 @@ def test_registry_errors():
             "joint_energy",
             "mahalanobis",
             "mahalanobis_pooled",
+            "ssd",
             "knn",
             "react",
             "vim",

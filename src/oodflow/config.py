@@ -287,6 +287,12 @@ def _check_osr(cfg: dict) -> None:
                 f"config error at osr.train.img_size: method '{name}' trains a 32x32 generator; "
                 "use img_size 32"
             )
+    for name in osr.get("recipes") or {}:
+        if name not in osr["methods"]:
+            raise ConfigError(
+                f"config error at osr.recipes.{name}: not a method of osr.methods "
+                f"({', '.join(osr['methods'])})"
+            )
     for name, params in osr["scores"].items():
         if name not in OSR_SCORES:
             raise ConfigError(

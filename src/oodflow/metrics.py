@@ -35,6 +35,7 @@ __all__ = [
     "auroc",
     "fpr_at_95_tpr",
     "fpr_at_95_tpr_openood",
+    "fpr_at_95_tpr_percentile",
     "ood_metrics",
 ]
 
@@ -133,6 +134,23 @@ def fpr_at_95_tpr_openood(id_scores: object, ood_scores: object) -> float:
     scores, is_id = _labelled(*_pair(id_scores, ood_scores))
     fpr, tpr, _ = roc_curve(1 - is_id, -scores)
     return float(fpr[int(np.argmax(tpr >= 0.95))])
+
+
+def fpr_at_95_tpr_percentile(id_scores: object, ood_scores: object, recall: float = 0.95) -> float:
+    """PALM's FPR@95 (jeff024/PALM@eecb59ac, ``util/evaluations/metrics.py`` ``cal_metric``): the
+    fraction of OOD scores strictly above ``numpy.percentile(id_scores, 100 * (1 - recall))`` (linear
+    interpolation between order statistics).
+
+    Same quantity as :func:`fpr_at_95_tpr` (OOD accepted where ~95% of ID is kept); the threshold
+    differs only by where it falls between the ID scores next to the 5% quantile, so the two differ
+    by the fraction of OOD scores in that gap (at most one or two ID order statistics wide). Not used
+    by the tables; available for a paper whose protocol it is.
+    """
+    id_s, ood_s = _pair(id_scores, ood_scores)
+    if not 0.0 < recall <= 1.0:
+        raise ValueError(f"recall must be in (0, 1], got {recall}")
+    threshold = np.percentile(id_s, 100.0 * (1.0 - recall))
+    return float(np.mean(ood_s > threshold))
 
 
 def accuracy(logits_or_pred: object, labels: object) -> float:

@@ -96,10 +96,19 @@ def warmup_cosine(step: int, steps: int, warmup: int, min_ratio: float) -> float
 
 def make_scheduler(opt: torch.optim.Optimizer, run: Mapping[str, Any], steps: int, steps_per_epoch: int = 1):
     """Per-step schedule: ``none`` (constant), ``cosine`` from lr down to 0 over all steps, or
-    ``warmup_cosine`` (:func:`warmup_cosine`; run keys ``warmup_epochs`` (0) and ``min_lr_ratio`` (0))."""
+    ``warmup_cosine`` (:func:`warmup_cosine`; run keys ``warmup_epochs`` (0) and ``min_lr_ratio`` (0)).
+
+    Step ``t`` (0-based) runs with the factor of ``t``. ADAPT's ``train_adapt.py``
+    (JINHYUKSUH/ADAPT@b25c9748, ``adjust_learning_rate``) sets the LR *after* each optimiser step, so its
+    step ``t`` runs with the factor of ``t - 1`` and its first step with the full lr: run key
+    ``lr_after_step: true`` reproduces that for ``warmup_cosine`` (absent: false)."""
     if run["scheduler"] == "warmup_cosine":
         warmup = run.get("warmup_epochs", 0) * steps_per_epoch
         ratio = run.get("min_lr_ratio", 0.0)
+        if run.get("lr_after_step", False):
+            return torch.optim.lr_scheduler.LambdaLR(
+                opt, lambda step: 1.0 if step == 0 else warmup_cosine(step - 1, steps, warmup, ratio)
+            )
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: warmup_cosine(step, steps, warmup, ratio))
     if run["scheduler"] == "none":
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)

@@ -57,7 +57,7 @@ METHOD_ARGS = {
     "arpl": ("weight_pl", "temp"),
     "dias": (
         *("beta", "fake_ratio", "pull_ratio", "smoothing", "smoothing2", "temp"),
-        *("gan_lr", "copycat_lr", "latent_dim", "gan_width", "mean", "std"),
+        *("gan_lr", "copycat_lr", "latent_dim", "gan_width", "mean", "std", "reuse_fakes"),
     ),
     "edge": ("alpha", "beta", "k", "m", "start_epoch", "aux_batch_size"),
 }

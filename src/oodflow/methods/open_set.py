@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from oodflow.osr.losses import ReciprocalPoints, feature_pull, simulated_term, smooth_ce
-from oodflow.osr.methods import discriminator_step, fooling_term, latent, update
+from oodflow.osr.methods import fooling_term, gan_fakes, latent, update
 
 
 def _copy_state(state: Any) -> Any:
@@ -191,6 +191,8 @@ class DIAS:
         latent_dim, gan_width: the DCGAN's latent size (64) and base width (16).
         mean, std: per-channel normalisation of the model inputs (the workflow fills the benchmark's
             in); ``None``: the generator's [0, 1] samples are used as they are.
+        reuse_fakes: the G step scores the fakes the D step saw, as DIAS's ``train_gan`` (true);
+            false: a fresh ``z`` for the G step (oodflow before issue 18).
     """
 
     uses_aux = False
@@ -209,6 +211,7 @@ class DIAS:
         gan_width: int = 16,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
+        reuse_fakes: bool = True,
     ) -> None:
         if min(beta, fake_ratio, pull_ratio) < 0 or not temp > 0:
             raise ValueError("need beta, fake_ratio, pull_ratio >= 0 and temp > 0")
@@ -226,7 +229,7 @@ class DIAS:
             latent_dim,
             gan_width,
         )
-        self.mean, self.std = mean, std
+        self.mean, self.std, self.reuse_fakes = mean, std, bool(reuse_fakes)
         self.nets: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.last: dict[str, float] = {}  # the last step's loss terms (diagnostics)
@@ -286,8 +289,7 @@ class DIAS:
     def gan_step(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         """Phase 1: one D step and one G step (the model is not updated here)."""
         G, D = self.nets["generator"], self.nets["discriminator"]
-        losses = discriminator_step(G, D, self.optimizers["discriminator"], x)
-        fake = G(latent(G, len(x), x.device))
+        losses, fake = gan_fakes(G, D, self.optimizers["discriminator"], x, self.reuse_fakes)
         err_g, err_f = fooling_term(D, fake), smooth_ce(model(fake), y, self.smoothing2)
         update(self.optimizers["generator"], err_g - self.beta * err_f)
         return {**losses, "g_loss": float(err_g.detach()), "g_fake_ce": float(err_f.detach())}

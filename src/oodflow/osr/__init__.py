@@ -32,7 +32,7 @@ OSR_METHODS = Registry(
 METHOD_DEFAULTS = {
     "softmax": {"temp": 1.0},
     "arpl": {"weight_pl": 0.1, "temp": 1.0},
-    "arpl_cs": {"weight_pl": 0.1, "temp": 1.0, "beta": 0.1, "gan_lr": 0.0002},
+    "arpl_cs": {"weight_pl": 0.1, "temp": 1.0, "beta": 0.1, "gan_lr": 0.0002, "reuse_fakes": True},
     "dias": {
         "beta": 0.1,
         "fake_ratio": 0.1,
@@ -41,6 +41,7 @@ METHOD_DEFAULTS = {
         "smoothing2": 1.0,
         "temp": 1.0,
         "gan_lr": 0.0002,
+        "reuse_fakes": True,
     },
 }
 
@@ -50,6 +51,37 @@ METHOD_DEFAULTS = {
 #: (``maxlogit``). Every method is evaluated with both; the tables and the scorecard compare each
 #: paper's number with the method's own.
 PROTOCOL_SCORES = {"softmax": "msp", "arpl": "maxlogit", "arpl_cs": "maxlogit", "dias": "msp"}
+
+#: Named training recipes (``osr.recipes: {method: recipe}``) that replace keys of ``osr.train`` for one
+#: method, so one config can train each method on its own paper's schedule:
+#:
+#: * ``arpl``: ARPL's ``osr.py`` (iCGY96/ARPL@3ede8b38): 100 epochs, batch 64, SGD lr 0.1 momentum 0.9
+#:   weight decay 1e-4, ``MultiStepLR([30, 60, 90, 120])`` x 0.1; on Tiny-ImageNet its Adam branch
+#:   (lr 0.001, no weight decay; the 64-px input of that branch is not part of the recipe).
+#: * ``dias_adam``: DIAS's ``--optimizer adam`` branch (wjun0830/Difficulty-Aware-Simulator@533cef7c
+#:   ``osr.py``): Adam lr 0.001, no weight decay, ``MultiStepLR([epochs // 2])`` x 0.1. (The
+#:   ``optimizer: adam`` of ``osr.train`` alone is Adam with the block's lr, weight decay and milestones.)
+#:
+#: A recipe never trains longer than ``osr.train.epochs`` (so a smoke run's one epoch holds).
+RECIPES = ("arpl", "dias_adam")
+
+
+def recipe_train(name: str, train, dataset: str) -> dict:
+    """``osr.train`` with the keys of recipe ``name`` (see :data:`RECIPES`) for ``dataset``."""
+    out = dict(train)
+    if name == "arpl":
+        out.update(epochs=min(100, train["epochs"]), batch_size=64, milestones=[30, 60, 90, 120], gamma=0.1)
+        if dataset == "tinyimagenet":
+            out.update(optimizer="adam", lr=0.001, weight_decay=0.0)
+        else:
+            out.update(optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=0.0001)
+    elif name == "dias_adam":
+        out.update(optimizer="adam", lr=0.001, weight_decay=0.0, gamma=0.1)
+        out["milestones"] = [max(1, out["epochs"] // 2)]
+    else:
+        raise ValueError(f"unknown OSR recipe '{name}'; valid: {', '.join(RECIPES)}")
+    return out
+
 
 #: Post-hoc scores of the spine that work on an OSR feature cache (no network, no linear head:
 #: ARPL's logits are not a linear layer of the embedding).

@@ -190,6 +190,9 @@ class ARPLConfusingSamples(ARPL):
       3. classifier: ``ARPL(x, y) + beta * fake_loss(net(G(z'), bn=1))``.
     Pass ``classifier`` (``train``), per batch: the plain :class:`ARPL` step ``ARPL(x, y)``.
 
+    Steps 1 and 2 use the same fakes ``G(z)``, as the reference (``reuse_fakes``; false: a fresh
+    ``z`` for step 2, oodflow before issue 18); step 3 draws its own ``z'``, as the reference.
+
     So the classifier takes two updates per batch position and epoch. (Until issue 18 only the first
     pass ran, half of ARPL+CS's classifier training.)
     """
@@ -204,9 +207,10 @@ class ARPLConfusingSamples(ARPL):
         temp: float = 1.0,
         beta: float = 0.1,
         gan_lr: float = 0.0002,
+        reuse_fakes: bool = True,
     ) -> None:
         super().__init__(num_classes, train, weight_pl=weight_pl, temp=temp)
-        self.beta = beta
+        self.beta, self.reuse_fakes = beta, bool(reuse_fakes)
         self._gan(gan_lr)
 
     def fake_loss(self, fake: torch.Tensor) -> torch.Tensor:
@@ -222,8 +226,7 @@ class ARPLConfusingSamples(ARPL):
     def confusing_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         """One batch of the ``confusing`` pass: the D, G and classifier steps of ``train_cs``."""
         G, D = self.nets["generator"], self.nets["discriminator"]
-        losses = discriminator_step(G, D, self.optimizers["discriminator"], x)
-        fake = G(latent(G, len(x), x.device))
+        losses, fake = gan_fakes(G, D, self.optimizers["discriminator"], x, self.reuse_fakes)
         err_g = fooling_term(D, fake)
         err_f = self.fake_loss(fake)
         update(self.optimizers["generator"], err_g + self.beta * err_f)
@@ -240,6 +243,22 @@ class ARPLConfusingSamples(ARPL):
         }
 
 
+def gan_fakes(
+    G: nn.Module, D: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, reuse: bool
+) -> tuple[dict[str, float], torch.Tensor]:
+    """The D step and the fakes of the following G step: ``(D losses, fakes)``.
+
+    ``reuse`` (the references: ARPL's ``train_cs``, DIAS's ``train_gan``): one ``G(z)`` per batch,
+    which D sees detached and the G step then scores through the updated D, the same tensor (one G
+    forward pass). Otherwise (oodflow before issue 18): D's fakes and a fresh ``G(z')`` for the G step.
+    """
+    if reuse:
+        fake = G(latent(G, len(x), x.device))
+        return discriminator_step(G, D, opt, x, fake), fake
+    losses = discriminator_step(G, D, opt, x)
+    return losses, G(latent(G, len(x), x.device))
+
+
 def latent(G: nn.Module, n: int, device: torch.device) -> torch.Tensor:
     """``n`` latent vectors ``z ~ N(0, I)`` ``(n, G.nz, 1, 1)`` from torch's global generator."""
     return torch.randn(n, G.nz, 1, 1, device=device)
@@ -251,10 +270,11 @@ def fooling_term(D: nn.Module, fake: torch.Tensor) -> torch.Tensor:
 
 
 def discriminator_step(
-    G: nn.Module, D: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor
+    G: nn.Module, D: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, fake: torch.Tensor | None = None
 ) -> dict[str, float]:
-    """One D step: ``BCE(D(x), 1) + BCE(D(G(z).detach()), 0)`` (``D`` gives probabilities)."""
-    fake = G(latent(G, len(x), x.device)).detach()
+    """One D step: ``BCE(D(x), 1) + BCE(D(fake.detach()), 0)`` (``D`` gives probabilities), with
+    ``fake = G(z)`` drawn here when not given."""
+    fake = (G(latent(G, len(x), x.device)) if fake is None else fake).detach()
     ones, zeros = torch.ones(len(x), device=x.device), torch.zeros(len(x), device=x.device)
     err = F.binary_cross_entropy(D(x), ones) + F.binary_cross_entropy(D(fake), zeros)
     update(opt, err)
@@ -276,6 +296,8 @@ class DIAS(OSRMethod):
          SmoothCE_{smoothing}(net.from_block3(f2^cc)), SmoothCE_{smoothing2}(net.fc(g^cc)))``.
 
     The copycat features enter the classifier's later blocks through batch-norm branch 0 (real).
+    GAN steps 1 and 2 use the same fakes ``G(z)``, as DIAS's ``train_gan`` (``reuse_fakes``; false: a
+    fresh ``z`` for step 2, oodflow before issue 18); step 3 draws its own ``z'``, as the reference.
     """
 
     passes = ("gan", "copycat")
@@ -291,9 +313,11 @@ class DIAS(OSRMethod):
         smoothing2: float = 1.0,
         temp: float = 1.0,
         gan_lr: float = 0.0002,
+        reuse_fakes: bool = True,
     ) -> None:
         super().__init__(num_classes, train, temp)
         self.beta, self.fake_ratio, self.pull_ratio = beta, fake_ratio, pull_ratio
+        self.reuse_fakes = bool(reuse_fakes)
         self.smoothing, self.smoothing2 = smoothing, smoothing2
         self.nets["copycat"] = Classifier32(num_classes, width=train["width"])
         self._gan(gan_lr)
@@ -324,8 +348,8 @@ class DIAS(OSRMethod):
 
     def gan_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         G, D = self.nets["generator"], self.nets["discriminator"]
-        losses = discriminator_step(G, D, self.optimizers["discriminator"], x)
-        err_g, err_f = self.generator_terms(G(latent(G, len(x), x.device)), y)
+        losses, fake = gan_fakes(G, D, self.optimizers["discriminator"], x, self.reuse_fakes)
+        err_g, err_f = self.generator_terms(fake, y)
         update(self.optimizers["generator"], err_g - self.beta * err_f)
         loss, logits, fake_term = self.classifier_gan_loss(x, y, G(latent(G, len(x), x.device)).detach())
         update(self.optimizers["net"], loss)

@@ -46,12 +46,18 @@ def run_config(
         "num_known": task(dataset, family, int(trial)).num_known,
     }
     bench.pop("seed", None)
+    train = dict(osr["train"])
+    recipe = (osr.get("recipes") or {}).get(method)
+    if recipe is not None:
+        from oodflow.osr import recipe_train
+
+        train = recipe_train(recipe, train, dataset)
     return {
         "seed": config["seed"],
         "benchmark": bench,
         "method": method,
         "method_args": dict(osr["methods"][method]),
-        "train": dict(osr["train"]),
+        "train": train,
     }
 
 

@@ -8,7 +8,7 @@ entries and only the network scores (``odin``, ``cores``) import torch, when it 
 
     >>> SCORES.names()  # doctest: +NORMALIZE_WHITESPACE
     ['cores', 'energy', 'joint_energy', 'knn', 'mahalanobis', 'mahalanobis_pooled', 'maxlogit', 'msp',
-     'odin', 'react', 'vim']
+     'odin', 'react', 'ssd', 'vim']
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ SCORES = Registry(
         "joint_energy": "oodflow.scores.logit_based:JointEnergy",
         "mahalanobis": "oodflow.scores.distance_based:Mahalanobis",
         "mahalanobis_pooled": "oodflow.scores.distance_based:MahalanobisPooled",
+        "ssd": "oodflow.scores.distance_based:SSD",
         "knn": "oodflow.scores.distance_based:KNN",
         "react": "oodflow.scores.head_based:ReAct",
         "vim": "oodflow.scores.head_based:ViM",

@@ -28,6 +28,10 @@ decision the paper leaves open made explicit (all are parameters):
 3. **Combination.** The score is the sum of the layer scores over the ``layers`` deepest response
    layers (``combine="product"`` multiplies them instead).
 
+Three choices where the unofficial sketch (anju-chhetri/CodeFromPapers@38cda509, ``CORES/cores.py``)
+differs are parameters (``max_path``, ``min_relevance``, ``neg_threshold``); docs/cores.md gives the
+reasoning for each default.
+
 Defaults: ``top_classes = 3``, ``keep_ratio = 0.125`` (64 of 512 ResNet channels, as in the unofficial
 reference), ``tau_pos = 0``, ``tau_neg = 1``, ``lam_magnitude = lam_frequency = 1``, all the model's
 response layers. Responses are read before batch norm, so the thresholds are in units of raw
@@ -46,13 +50,19 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 COMBINE = ("sum", "product")
+MAX_PATHS = ("merged", "per_class")
+MIN_RELEVANCE = ("most_positive", "most_negative")
+NEG_THRESHOLDS = ("below_minus_tau", "below_tau")
 
 
-def backtrack(classes: torch.Tensor, links: list[torch.Tensor], keep: list[int]) -> list[torch.Tensor]:
+def backtrack(
+    classes: torch.Tensor, links: list[torch.Tensor], keep: list[int], largest: bool = True
+) -> list[torch.Tensor]:
     """Channel indices ``(N, keep[l])`` selected at each response layer, deepest first.
 
     ``classes (N, m)`` are the starting classes of each sample. ``links[l]`` is layer ``l``'s
-    ``(C_up, C_l)`` link, and ``links[0]`` maps onto the classes.
+    ``(C_up, C_l)`` link, and ``links[0]`` maps onto the classes. Each layer keeps the channels of
+    largest relevance (``largest=False``: of smallest, i.e. most negative, relevance).
     """
     import torch
 
@@ -62,7 +72,7 @@ def backtrack(classes: torch.Tensor, links: list[torch.Tensor], keep: list[int])
     chosen = []
     for link, k in zip(links, keep, strict=True):
         relevance = sel @ link.to(sel.device)
-        idx = relevance.topk(k, dim=1).indices
+        idx = relevance.topk(k, dim=1, largest=largest).indices
         chosen.append(idx)
         sel = torch.zeros_like(relevance).scatter_(1, idx, 1.0)
     return chosen
@@ -80,20 +90,30 @@ def extreme_term(
 def layer_score(
     maxima: torch.Tensor,
     minima: torch.Tensor,
-    idx_max: torch.Tensor,
+    idx_max: torch.Tensor | list[torch.Tensor],
     idx_min: torch.Tensor | None,
     tau_pos: float = 0.0,
     tau_neg: float = 1.0,
     lam_magnitude: float = 1.0,
     lam_frequency: float = 1.0,
+    neg_threshold: str = "below_minus_tau",
 ) -> torch.Tensor:
     """Score of one layer from per-channel spatial maxima/minima ``(N, C)`` and the selected channels.
 
-    With ``idx_min = None``, only the max-path term is used.
+    ``idx_max`` is one channel set, or a list of sets (one per top class: the max-path term is then
+    the mean of the sets' terms). With ``idx_min = None``, only the max-path term is used. A minimum
+    ``m`` is significant when ``m < -tau_neg`` (magnitude ``-m - tau_neg``; ``neg_threshold=
+    "below_minus_tau"``) or when ``m < tau_neg`` (magnitude ``tau_neg - m``; ``"below_tau"``).
     """
-    score = extreme_term(maxima.gather(1, idx_max), tau_pos, lam_magnitude, lam_frequency)
+    sets = idx_max if isinstance(idx_max, list) else [idx_max]
+    terms = [extreme_term(maxima.gather(1, idx), tau_pos, lam_magnitude, lam_frequency) for idx in sets]
+    score = terms[0] if len(terms) == 1 else sum(terms) / len(terms)
     if idx_min is not None:
-        score = score + extreme_term(-minima.gather(1, idx_min), tau_neg, lam_magnitude, lam_frequency)
+        if neg_threshold not in NEG_THRESHOLDS:
+            valid = ", ".join(NEG_THRESHOLDS)
+            raise ValueError(f"neg_threshold must be one of {valid}, got {neg_threshold!r}")
+        tau = tau_neg if neg_threshold == "below_minus_tau" else -tau_neg
+        score = score + extreme_term(-minima.gather(1, idx_min), tau, lam_magnitude, lam_frequency)
     return score
 
 
@@ -108,6 +128,17 @@ class CORES(NetworkScore):
         lam_magnitude, lam_frequency: exponents of the magnitude and frequency terms.
         use_min: add the min-path term (least-likely class, negative extremes).
         combine: ``sum`` or ``product`` of the layer scores.
+        max_path: ``merged`` (the top classes start one channel set) or ``per_class`` (each top class
+            backtracks its own set; the layer's max term is the mean of their terms, as the
+            unofficial sketch keeps one set per class).
+        min_relevance: the min path keeps the channels most positively linked to the least-likely
+            class (``most_positive``, the max path's rule) or the most negatively linked ones
+            (``most_negative``, the unofficial sketch's rule below the last layer).
+        neg_threshold: a minimum response is significant below ``-tau_neg`` (``below_minus_tau``) or
+            below ``tau_neg`` (``below_tau``); the sketch's executed code equals ``below_minus_tau``
+            with ``tau_neg = 0``.
+
+    docs/cores.md gives the reasoning behind each default.
     """
 
     name = "cores"
@@ -123,6 +154,9 @@ class CORES(NetworkScore):
         lam_frequency: float = 1.0,
         use_min: bool = True,
         combine: str = "sum",
+        max_path: str = "merged",
+        min_relevance: str = "most_positive",
+        neg_threshold: str = "below_minus_tau",
     ) -> None:
         if layers is not None and (not isinstance(layers, int) or layers < 1):
             raise ValueError(
@@ -141,6 +175,16 @@ class CORES(NetworkScore):
             raise ValueError(
                 f"score '{self.name}': combine must be one of {', '.join(COMBINE)}, got {combine!r}"
             )
+        for key, value, valid in (
+            ("max_path", max_path, MAX_PATHS),
+            ("min_relevance", min_relevance, MIN_RELEVANCE),
+            ("neg_threshold", neg_threshold, NEG_THRESHOLDS),
+        ):
+            if value not in valid:
+                raise ValueError(
+                    f"score '{self.name}': {key} must be one of {', '.join(valid)}, got {value!r}"
+                )
+        self.max_path, self.min_relevance, self.neg_threshold = max_path, min_relevance, neg_threshold
         self.layers, self.keep_ratio, self.top_classes = layers, float(keep_ratio), top_classes
         self.tau_pos, self.tau_neg = float(tau_pos), float(tau_neg)
         self.lam_magnitude, self.lam_frequency = float(lam_magnitude), float(lam_frequency)
@@ -186,20 +230,27 @@ class CORES(NetworkScore):
         links = [layer.link.double() for layer in layers]
         keep = [max(1, round(self.keep_ratio * layer.channels)) for layer in layers]
         top = logits.topk(min(self.top_classes, logits.shape[1]), dim=1).indices
-        max_path = backtrack(top, links, keep)
-        min_path = backtrack(logits.argmin(dim=1, keepdim=True), links, keep) if self.use_min else None
+        if self.max_path == "merged":
+            max_paths = [backtrack(top, links, keep)]
+        else:
+            max_paths = [backtrack(top[:, j : j + 1], links, keep) for j in range(top.shape[1])]
+        min_path = None
+        if self.use_min:
+            largest = self.min_relevance == "most_positive"
+            min_path = backtrack(logits.argmin(dim=1, keepdim=True), links, keep, largest=largest)
         total = None
         for i in range(len(layers)):
             maxima, minima = extremes[i]
             s = layer_score(
                 maxima,
                 minima,
-                max_path[i],
+                [path[i] for path in max_paths] if len(max_paths) > 1 else max_paths[0][i],
                 None if min_path is None else min_path[i],
                 self.tau_pos,
                 self.tau_neg,
                 self.lam_magnitude,
                 self.lam_frequency,
+                self.neg_threshold,
             )
             total = s if total is None else (total + s if self.combine == "sum" else total * s)
         return total

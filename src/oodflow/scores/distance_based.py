@@ -1,4 +1,4 @@
-"""Scores from distances in feature space to the ID training data: Mahalanobis and KNN.
+"""Scores from distances in feature space to the ID training data: Mahalanobis, SSD and KNN.
 
 Sign convention: higher = more in-distribution (ID), so each score is a *negated* distance.
 pytorch-ood's ``Mahalanobis`` and ``KNN`` return (scaled) distances, i.e. outlier scores.
@@ -104,6 +104,70 @@ class MahalanobisPooled(Mahalanobis):
             raise ValueError(f"score '{self.name}': the covariance needs at least 2 training samples")
         centred = f - f.mean(0)
         return centred.T @ centred / (f.shape[0] - 1)
+
+
+class SSD(Score):
+    r"""PALM's evaluator score: one class-agnostic Gaussian (SSD+-style) on L2-normalised, standardised
+    features (Sehwag et al., "SSD: A unified framework for self-supervised outlier detection", ICLR
+    2021; as PALM's ``util/evaluations/mahalanobis.py``, jeff024/PALM@eecb59ac).
+
+    With unit features :math:`u = f / (\lVert f \rVert_2 + 10^{-10})`, the per-dimension mean
+    :math:`m` and population standard deviation :math:`s` of the ID training :math:`u`, and the
+    standardised features :math:`v = (u - m) / (s + 10^{-10})`,
+
+    .. math:: \Sigma = \frac{1}{N} \sum_i (v_i - \bar v)(v_i - \bar v)^\top, \qquad
+              s(x) = -(v(x) - c)^\top \Sigma^{+} (v(x) - c)
+
+    (no class labels, no factor 1/2, the pseudo-inverse :math:`\Sigma^+`; higher = more ID). The centre
+    ``c`` is, with ``center="standardised"`` (the default, SSD+'s), the mean :math:`\bar v` of the
+    standardised training features (zero up to rounding). PALM's evaluator subtracts the mean
+    :math:`m` of the *unstandardised* unit features from the already standardised ones:
+    ``center="palm"`` reproduces that (``c = m``). PALM reports FPR@95 as ``mean(ood > percentile(id,
+    5))`` (:func:`oodflow.metrics.fpr_at_95_tpr_percentile`).
+    """
+
+    name = "ssd"
+    requires_fit = True
+    CENTERS = ("standardised", "palm")
+
+    def __init__(self, center: str = "standardised") -> None:
+        if center not in self.CENTERS:
+            raise ValueError(
+                f"score '{self.name}': unknown center {center!r}; valid: {', '.join(self.CENTERS)}"
+            )
+        self.center = center
+        self._mean: np.ndarray | None = None  # m
+        self._std: np.ndarray | None = None  # s
+        self._centre: np.ndarray | None = None  # c
+        self._whiten: np.ndarray | None = None  # Sigma^+ = W W^T
+
+    @staticmethod
+    def _unit(cache: Cache) -> np.ndarray:
+        f = np.asarray(cache.features, dtype=np.float64)
+        return f / (np.linalg.norm(f, axis=1, keepdims=True) + 1e-10)
+
+    def fit(self, train: Cache, head: Head | None = None) -> SSD:
+        u = self._unit(train)
+        if u.shape[0] < 2:
+            raise ValueError(f"score '{self.name}': the covariance needs at least 2 training samples")
+        self._mean, self._std = u.mean(0), u.std(0)
+        v = (u - self._mean) / (self._std + 1e-10)
+        centred = v - v.mean(0)
+        cov = centred.T @ centred / v.shape[0]
+        eigval, eigvec = np.linalg.eigh(cov)
+        keep = eigval > v.shape[1] * np.finfo(np.float64).eps * max(eigval.max(), 0.0)
+        if not keep.any():
+            raise ValueError(f"score '{self.name}': the covariance is zero")
+        self._whiten = eigvec[:, keep] / np.sqrt(eigval[keep])
+        self._centre = v.mean(0) if self.center == "standardised" else self._mean.copy()
+        return self
+
+    def score(self, cache: Cache) -> np.ndarray:
+        check_fitted(self, "_mean", "_whiten")
+        check_features(self, cache, self._whiten.shape[0])
+        v = (self._unit(cache) - self._mean) / (self._std + 1e-10)
+        g = (v - self._centre) @ self._whiten
+        return -(g * g).sum(1)
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
