@@ -175,7 +175,8 @@ if ML is not None:
 
     if ML_SEL is not None:
 
-        # the backbone's features of the ID training images and of every candidate set
+        # the backbone's features (before the classifier neck) of the ID training images and of
+        # every candidate set
         rule ml_oe_features:
             input:
                 **(
@@ -212,7 +213,7 @@ if ML is not None:
                 run=canonical(ml_run_config(config, ML_SEL["run"])),
                 trained=ML_SEL["trained"],
             script:
-                "../scripts/ml_extract.py"
+                "../scripts/ml_oe_features.py"
 
         rule ml_oe_selection:
             input:

@@ -1,4 +1,4 @@
-"""Cache logits, features and targets of every set of one run (rules ml_extract, ml_oe_features)."""
+"""Cache logits, features and targets of every set of one run (rule ml_extract)."""
 
 import sys
 

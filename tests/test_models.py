@@ -150,3 +150,52 @@ def test_feature_blocks_compose_to_the_features_or_refuse_clearly(name: str) -> 
     own = {id(p) for p in model.parameters()}
     shared = [p for block in (early, middle, late) for p in block.parameters()]
     assert {id(p) for p in shared} == own - {id(p) for p in model.head.parameters()}  # no copies
+
+
+#: The pooled trunk width of each model (the input of its first fully connected layer) at the
+#: test widths: small_cnn c2 * 4 * 4 = 64 * 16; mobilenet's last conv; resnet50 2048 at any width.
+BACKBONE_DIMS = {
+    "small_cnn": 1024,
+    "resnet18": 128,
+    "resnet34": 128,
+    "resnet50": 2048,
+    "wrn40_2": 32,
+    "mobilenet_v3_small": 144,
+    "mobilenet_v3_large": 240,
+}
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_backbone_features_are_the_input_of_the_first_linear_layer(name: str) -> None:
+    """features == classifier_neck(backbone_features), and the neck holds every linear layer but the
+    head: backbone_features is the representation before any fully connected layer."""
+    assert set(BACKBONE_DIMS) == set(MODELS.names())
+    torch.manual_seed(0)
+    model = _small(name, 3).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        b = model.backbone_features(x)
+        assert b.shape == (2, BACKBONE_DIMS[name])
+        assert torch.allclose(model.classifier_neck(b), model.features(x), atol=1e-6)
+    linears = {id(m) for m in model.modules() if isinstance(m, torch.nn.Linear)}
+    in_neck = {id(m) for m in model.classifier_neck.modules() if isinstance(m, torch.nn.Linear)}
+    assert linears - in_neck == {id(model.head)}
+    first = [m for m in model.classifier_neck.modules() if isinstance(m, torch.nn.Linear)]
+    assert (first[0].in_features if first else model.head.in_features) == BACKBONE_DIMS[name]
+
+
+def test_resnet50_backbone_features_are_2048_d_and_independent_of_the_neck_init() -> None:
+    """EDGE's oe.py takes the SVD of the average-pooled ResNet-50 output (2048-d), not of the
+    clssimp neck (Linear 2048->1000 + BN + ReLU): re-initialising the neck leaves them unchanged."""
+    torch.manual_seed(0)
+    model = _small("resnet50", 3).eval()
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        before, feats = model.backbone_features(x), model.features(x)
+        torch.manual_seed(1)
+        model.neck[1].reset_parameters()
+        assert torch.equal(model.backbone_features(x), before)
+        assert not torch.allclose(model.features(x), feats)
+        assert before.shape == (3, 2048) and feats.shape == (3, 1000)
+        # the global average of the last stage's maps (avgpool is the backbone's last module)
+        assert torch.allclose(before, model.backbone[:-1](x).mean(dim=(2, 3)), atol=1e-6)

@@ -213,14 +213,41 @@ def test_dilation_distance_equals_numpy_and_quirk_scales_by_sqrt_k():
     # the reference's broadcast accumulators: k identical rows holding every singular value
     acc_in, acc_out = np.broadcast_to(s_in, (bs, len(s_in))), np.broadcast_to(s_out, (bs, len(s_out)))
     assert quirk == pytest.approx(np.linalg.norm(acc_in[:k] - acc_out[:k]))
-    rows = ranking(f_in, {"near": f_in[:50] + 0.01, "far": f_out}, k, bs)
+    rows = ranking(f_in, {"near": f_in[:50] + 0.01, "far": f_out}, k, bs, seed=0)
     assert [r["oe_set"] for r in rows] == ["far", "near"]
-    assert [
-        r["oe_set"] for r in ranking(f_in, {"near": f_in[:50] + 0.01, "far": f_out}, k, bs, prefer="smaller")
-    ] == [
-        "near",
-        "far",
-    ]
+    cands = {"near": f_in[:50] + 0.01, "far": f_out}
+    assert [r["oe_set"] for r in ranking(f_in, cands, k, bs, prefer="smaller", seed=0)] == ["near", "far"]
+
+
+def test_oe_selection_batches_are_a_seeded_permutation_not_source_order():
+    """Upstream's loaders shuffle (DataLoader(shuffle=True)). An ID set stored sorted by class (two
+    blocks along orthogonal directions) has rank-1 consecutive batches; a candidate holding the
+    same rows in random order has rank-2 batches. In source order the two spectra differ a lot;
+    drawn shuffled, both sets' batches mix the classes and the distance nearly vanishes."""
+    rng = np.random.default_rng(0)
+    n, d, bs, k = 256, 6, 32, 2
+    f_id = np.zeros((n, d))
+    f_id[: n // 2, 0] = 5 + 0.1 * rng.normal(size=n // 2)
+    f_id[n // 2 :, 1] = 5 + 0.1 * rng.normal(size=n // 2)
+    mixed = f_id[rng.permutation(n)]
+    consecutive = dilation_distance(f_id, mixed, k, bs)
+    (row,) = ranking(f_id, {"mixed": mixed}, k, bs, seed=3)
+    assert row["distance"] < 0.2 * consecutive
+    # the batches are the rows of a seeded permutation: same seed, same table; another, another
+    assert ranking(f_id, {"mixed": mixed}, k, bs, seed=3) == [row]
+    assert ranking(f_id, {"mixed": mixed}, k, bs, seed=4)[0]["distance"] != row["distance"]
+    # re-derivation: batch b = rows order[b*B:(b+1)*B] of a permutation of each set's rows
+    from oodflow.multilabel.oe_selection import batch_order
+
+    o_id, o_mix = batch_order(n, 3, "id"), batch_order(n, 3, "mixed")
+    assert sorted(o_id) == list(range(n)) and not np.array_equal(o_id, np.arange(n))
+    assert not np.array_equal(o_id, o_mix)
+
+    def spec(f, o):
+        return np.mean([np.linalg.svd(f[o[b * bs : (b + 1) * bs]])[1] for b in range(n // bs)], axis=0)
+
+    expected = np.linalg.norm(spec(f_id, o_id)[:k] - spec(mixed, o_mix)[:k])
+    assert row["distance"] == pytest.approx(expected, rel=1e-12)
 
 
 # --------------------------------------------------------------------------------- embedded set
@@ -249,3 +276,77 @@ def test_outlier_canvases_deterministic_with_zero_targets():
     x1, y1 = mle.build_outlier_canvases("uniform", 0, 20)
     x2, _ = mle.build_outlier_canvases("uniform", 0, 20)
     assert np.array_equal(x1, x2) and y1.shape == (20, 10) and not y1.any()
+
+
+def _selection_config(model: str, model_args: dict) -> dict:
+    run = {"model": model, "model_args": model_args}
+    return {
+        "seed": 0,
+        "device": "cpu",
+        "multilabel": {
+            "benchmark": {"name": "mnist5k-ml", "eval_transform": "deterministic"},
+            "runs": {"r": run},
+            "oe_selection": {"run": "r"},
+        },
+    }
+
+
+def test_oe_selection_cache_of_a_resnet50_is_2048_d_and_ignores_the_neck_init(tmp_path, monkeypatch):
+    """EDGE's oe.py takes the SVD of the 2048-d average-pooled ResNet-50 output; the clssimp neck
+    (Linear 2048->1000 + BN + ReLU) is randomly initialised when ``trained: false`` and must not
+    enter the selection: re-seeding the neck changes the classifier features, not the cache."""
+    from oodflow.io import load_npz, save_npz
+    from oodflow.multilabel import steps
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "train.npz"
+    save_npz(data, x=rng.integers(0, 256, (6, 32, 32), dtype=np.uint8), y=np.zeros((6, 10), np.uint8))
+    config = _selection_config("resnet50", {"width": 0.25})
+    build = steps._model
+
+    def reseeded_neck(seed):
+        def model(*args, **kwargs):
+            m = build(*args, **kwargs)
+            torch.manual_seed(seed)
+            m.neck[1].reset_parameters()
+            return m
+
+        return model
+
+    caches, feats = [], []
+    for neck_seed in (1, 2):
+        monkeypatch.setattr(steps, "_model", reseeded_neck(neck_seed))
+        out, ext = tmp_path / f"sel{neck_seed}.npz", tmp_path / f"ext{neck_seed}.npz"
+        steps.oe_features(config, None, {"train": str(data)}, {"train": str(out)})
+        steps.extract(config, "r", None, {"train": str(data)}, {"train": str(ext)})
+        caches.append(load_npz(out)["features"])
+        feats.append(load_npz(ext)["features"])
+    assert caches[0].shape == (6, 2048) and feats[0].shape == (6, 1000)
+    np.testing.assert_array_equal(caches[0], caches[1])
+    assert not np.allclose(feats[0], feats[1])  # the neck does change the classifier features
+
+
+def test_random_train_eval_quirk_applies_edges_augmentation_on_a_paper_benchmark(tmp_path, monkeypatch):
+    """eval_transform random_train (EDGE eval.py's quirk) draws the benchmark's training
+    augmentation, for voc2012 EDGE's resized_crop_flip, in extraction and OE-selection caches."""
+    from oodflow import training
+    from oodflow.io import load_npz, save_npz
+    from oodflow.multilabel import steps
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "val.npz"
+    save_npz(data, x=rng.integers(0, 256, (4, 32, 32, 3), dtype=np.uint8), y=np.zeros((4, 20), np.uint8))
+    config = _selection_config("small_cnn", {"width": 0.25})
+    config["multilabel"]["benchmark"] = {"name": "voc2012", "image_size": 32}
+    policies, real = [], training.augment
+    monkeypatch.setattr(training, "augment", lambda x, p, g: policies.append(p) or real(x, p, g))
+    outs = {}
+    for transform in ("random_train", "deterministic"):
+        config["multilabel"]["benchmark"]["eval_transform"] = transform
+        ext, sel = tmp_path / f"e_{transform}.npz", tmp_path / f"s_{transform}.npz"
+        steps.extract(config, "r", None, {"val": str(data)}, {"val": str(ext)})
+        steps.oe_features(config, None, {"val": str(data)}, {"val": str(sel)})
+        outs[transform] = (load_npz(ext)["features"], load_npz(sel)["features"])
+    assert policies == ["resized_crop_flip", "resized_crop_flip"]
+    for random_f, fixed_f in zip(*outs.values()):
+        assert not np.allclose(random_f, fixed_f)

@@ -55,17 +55,24 @@ def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) ->
     return padded[batch, chans, rows.to(x.device), cols.to(x.device)]
 
 
-AUGMENTATIONS = ("shift", "crop_flip")
+AUGMENTATIONS = ("shift", "crop_flip", "resized_crop_flip")
 
 
 def augment(x: torch.Tensor, policy: str, generator: torch.Generator) -> torch.Tensor:
-    """Apply a benchmark's training augmentation (see ``Benchmark.augment``) to a batch."""
+    """Apply a benchmark's training augmentation (see ``Benchmark.augment``) to a batch:
+    ``shift`` (up to 2 px), ``crop_flip`` (a crop of the image padded by side/8, then a flip) or
+    ``resized_crop_flip`` (EDGE's RandomResizedCrop(scale 0.5-2.0) back to the side, then a flip;
+    :func:`oodflow.transforms.random_resized_crop`)."""
     if policy == "shift":
         return random_shift(x, 2, generator)
     if policy == "crop_flip":
         x = random_shift(x, x.shape[-1] // 8, generator)  # a crop of the image padded by side/8 (4 px at 32)
         flip = torch.rand(len(x), generator=generator) < 0.5
         return torch.where(flip.to(x.device)[:, None, None, None], x.flip(-1), x)
+    if policy == "resized_crop_flip":
+        from oodflow.transforms import random_resized_crop
+
+        return random_resized_crop(x, generator)
     raise ValueError(f"unknown augmentation '{policy}'; valid: {', '.join(AUGMENTATIONS)}")
 
 

@@ -21,6 +21,11 @@ class OODNet(nn.Module):
     * ``head`` is an :class:`torch.nn.Linear` mapping ``D`` features to ``num_classes`` logits.
     * ``forward(x) == head(features(x))``; subclasses override ``features``, never ``forward``.
     * ``feature_dim == D == head.in_features``.
+    * ``backbone_features(x)`` is the ``(N, D_b)`` output of the feature trunk after its pooling,
+      before any fully connected layer: ``features(x) == classifier_neck(backbone_features(x))``,
+      where ``classifier_neck`` holds every layer between the trunk and ``head`` (the hidden
+      fully connected layers of the classifier; the identity for models whose head reads the
+      pooled trunk directly). EDGE's OE-set selection takes its spectra here.
     * optional, :meth:`feature_blocks` (DIAS's copycat): the feature extractor as three consecutive
       blocks ``(early, middle, late)`` with ``features(x) == late(middle(early(x)))``.
     """
@@ -32,6 +37,16 @@ class OODNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+    def backbone_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled trunk output, before the classifier neck (class docstring); the default, for
+        models without a neck, is :meth:`features`."""
+        return self.features(x)
+
+    @property
+    def classifier_neck(self) -> nn.Module:
+        """The layers between :meth:`backbone_features` and ``head`` (default: none)."""
+        return nn.Identity()
 
     def response_layers(self) -> list[ResponseLayer]:
         """Convolutional response layers, deepest first, with their weight links (see

@@ -59,6 +59,14 @@ class MobileNetV3(OODNet):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.pre_head(self.pool(self.body(x)))
 
+    def backbone_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled output of the last conv (before torchvision's hidden classifier layer)."""
+        return self.pool(self.body(x))
+
+    @property
+    def classifier_neck(self) -> nn.Module:
+        return self.pre_head
+
     @torch.no_grad()
     def response_layers(self) -> list[ResponseLayer]:
         """The final 1x1 conv, then the 1x1 projection conv of the last :data:`RESPONSE_BLOCKS`

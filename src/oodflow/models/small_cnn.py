@@ -75,6 +75,15 @@ class SmallCNN(OODNet):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
 
+    def backbone_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The flattened ``grid x grid`` pooled conv2 maps (``c2 * grid**2``), before the hidden layer."""
+        return self.body[:8](x)
+
+    @property
+    def classifier_neck(self) -> nn.Module:
+        """The hidden layer, its ReLU and the dropout."""
+        return self.body[8:]
+
     def feature_blocks(self) -> tuple[nn.Module, nn.Module, nn.Module]:
         """conv1-ReLU-pool, conv2-ReLU-pool, then grid pool, hidden layer, ReLU (and dropout)."""
         return self.body[:3], self.body[3:6], self.body[6:]

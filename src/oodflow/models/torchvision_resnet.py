@@ -1,6 +1,7 @@
 """ImageNet ResNet-50 (torchvision) with EDGE's ``clssimp`` head, for the multi-label paper configs.
 
-``features(x)`` = ReLU(BatchNorm1d(Linear(2048, hidden)(avgpool(backbone(x))))), ``head`` =
+``backbone_features(x)`` = avgpool(backbone(x)) (2048-d), ``features(x)`` =
+ReLU(BatchNorm1d(Linear(2048, hidden)(backbone_features(x)))) (the ``neck``), ``head`` =
 Linear(hidden, C): EDGE's head (docs/multilabel.md) split so that the last linear layer is ``head`` (the
 OODNet contract). ``pretrained=True`` loads torchvision's ``ResNet50_Weights.IMAGENET1K_V1`` from
 the file given as ``weights`` (catalog entry ``resnet50_imagenet1k_v1`` of
@@ -61,6 +62,14 @@ class ResNet50ML(OODNet):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.neck(self.backbone(x))
+
+    def backbone_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The 2048-d (``fc.in_features``) average-pooled ResNet output that EDGE's ``oe.py`` takes."""
+        return self.backbone(x).flatten(1)
+
+    @property
+    def classifier_neck(self) -> nn.Module:
+        return self.neck
 
 
 def resnet50(

@@ -27,7 +27,12 @@ class MLBenchmark:
         source: catalog dataset of the ID data (``None``: embedded); ``train_split`` yields train and
             a seeded hold-out val, ``test_split`` the ID test set (EDGE evaluates VOC and COCO on val).
         ood_sources, oe_sources: the catalog split behind each OOD set / OE pool.
-        augment: training augmentation when a run sets ``augment: true`` (``oodflow.training.augment``).
+        augment: training augmentation when a run sets ``augment: true`` (``oodflow.training.augment``;
+            also the evaluation transform of ``eval_transform: random_train``). The paper benchmarks
+            use EDGE's ``resized_crop_flip`` (RandomResizedCrop with area scale 0.5-2.0 back to the
+            stored side, 256 px as in EDGE, plus horizontal flips; ``train.py`` of
+            Yuchen-Sunflower/EDGE@6cce68fa); the embedded ``mnist5k-ml`` (ours, not EDGE's) keeps
+            ``shift`` (digit canvases: shifts of up to 2 px, no flips).
     """
 
     name: str
@@ -104,7 +109,7 @@ def _paper(name: str, num_labels: int, test_split: str) -> MLBenchmark:
         test_split=test_split,
         ood_sources=_PAPER_OOD,
         oe_sources=_PAPER_OE,
-        augment="crop_flip",
+        augment="resized_crop_flip",  # EDGE's RandomResizedCrop(side, scale=(0.5, 2.0)) + flip
     )
 
 

@@ -324,6 +324,47 @@ def extract(
         _log(f"{path}: {len(y)} images, features {feats.shape} in {time.perf_counter() - start:.2f} s")
 
 
+def oe_features(
+    config: Mapping[str, Any],
+    model_pt: str | None,
+    data: Mapping[str, str],
+    outs: Mapping[str, str],
+    threads: int = 1,
+    weights: str | None = None,
+    batch_size: int = 256,
+) -> None:
+    """The OE-selection caches (rule ml_oe_features): ``features`` = the backbone output
+    (:meth:`~oodflow.models.base.OODNet.backbone_features`, before any classifier neck: 2048-d for
+    ``resnet50``, as EDGE's ``oe.py``) of every set (``data``: key -> npz, ``outs``: key -> cache npz)
+    of run ``oe_selection.run``, trained (``model_pt``) or at initialisation, in eval mode; with
+    ``eval_transform: random_train`` each batch first gets the training augmentation, as in
+    :func:`extract`."""
+    import torch
+
+    from oodflow.seeding import configure_determinism, derive_seed, resolve_device
+    from oodflow.training import augment
+
+    configure_determinism(threads)
+    device = resolve_device(config["device"])
+    run = config["multilabel"]["oe_selection"]["run"]
+    model, bench = _model(config, run, model_pt, device, weights), ml_benchmark(config)
+    random_eval = config["multilabel"]["benchmark"]["eval_transform"] == "random_train"
+    for key, path in data.items():
+        start = time.perf_counter()
+        x, _ = load_inputs(path, bench)
+        gen = torch.Generator().manual_seed(derive_seed(config["seed"], "ml-eval", run, key))
+        feats = []
+        with torch.inference_mode():
+            for i in range(0, len(x), batch_size):
+                batch = torch.from_numpy(np.ascontiguousarray(x[i : i + batch_size]))
+                if random_eval:
+                    batch = augment(batch, bench.augment, gen)
+                feats.append(model.backbone_features(batch.to(device)).float().cpu())
+        out = torch.cat(feats).numpy() if feats else np.zeros((0, 0), np.float32)
+        save_npz(outs[key], features=out)
+        _log(f"{path}: {len(x)} images, backbone features {out.shape} in {time.perf_counter() - start:.2f} s")
+
+
 # --------------------------------------------------------------------------------------- scoring
 def _cache(path: str):
     from oodflow.multilabel.scores import cache_of
@@ -403,7 +444,9 @@ def oe_selection(
     sel = config["multilabel"]["oe_selection"]
     feats = {name: load_npz(path, required={"features": 2})["features"] for name, path in candidates.items()}
     id_feats = load_npz(id_cache, required={"features": 2})["features"]
-    rows = ranking(id_feats, feats, sel["k"], sel["batch_size"], sel["quirk_sqrt_k"], sel["prefer"])
+    rows = ranking(
+        id_feats, feats, sel["k"], sel["batch_size"], sel["quirk_sqrt_k"], sel["prefer"], seed=config["seed"]
+    )
     frame = pd.DataFrame(rows, columns=["rank", "oe_set", "distance", "n"])
     write_text(csv_out, frame.to_csv(index=False, float_format="%.6f", lineterminator="\n"))
     formula = (
