@@ -3,7 +3,9 @@ from oodflow.osr import workflow as osr_workflow
 from oodflow.osr.splits import DATASETS as OSR_DATASETS
 
 OSR = config.get("osr")
-OSR_NAME = OSR["name"] if OSR else "osr"
+# Without an osr section the rules' outputs lie in a folder no config writes, so that another config's
+# results/osr left in the workspace (read by the scorecard) is a plain input, never rebuilt from here.
+OSR_NAME = OSR["name"] if OSR else ".no-osr-section"
 OSR_OUT = f"results/{OSR_NAME}"
 OSR_LOGS = f"logs/{OSR_NAME}"
 # One benchmark's folder; its wildcards: family (F1 | AUROC), osr_ds, trial (0-4).

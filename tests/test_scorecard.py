@@ -175,3 +175,21 @@ def test_reference_files_are_relative_rule_inputs_in_the_checkout(config, refere
     for name in references:
         assert f"config/papers/references/{name}" in inputs, name
         assert (ROOT / "config" / "papers" / "references" / name).is_file()
+
+
+def test_another_configs_osr_results_in_the_workspace_are_read_not_rebuilt(tmp_path):
+    """A config without an osr section, run where the default's results/osr was left: the scorecard
+    reads results/osr/tables/metrics.csv as a plain input; no osr rule claims it (it used to raise
+    "'NoneType' object is not subscriptable" while building the DAG)."""
+    import subprocess
+    import sys
+
+    table = tmp_path / "results" / "osr" / "tables" / "metrics.csv"
+    table.parent.mkdir(parents=True)
+    table.write_text("part,run,score,ood_set,metric,value\n")
+    food101 = str(ROOT / "config" / "papers" / "food101.yaml")
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
+           "--nolock", "--cores", "1", "--dry-run", "--configfile", food101]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "osr_report" not in proc.stdout
