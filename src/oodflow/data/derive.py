@@ -111,6 +111,106 @@ def _load_images(raw_dir: Path, paths: list[str], size: int, threads: int = 1) -
     return np.stack(images)
 
 
+#: Images decoded (or converted) at a time when a set is built chunk by chunk (:class:`Images`):
+#: 512 images of 256 px RGB are 100 MB.
+CHUNK_IMAGES = 512
+
+
+class Images:
+    """The uint8 images of a derived set, produced in chunks instead of all at once.
+
+    ``read(positions)`` returns the images at ``positions`` (``0..count-1``, in that order); a set
+    larger than memory is written with :meth:`chunks` (:class:`oodflow.io.Streamed`), peak memory one
+    chunk. :meth:`array` materialises it (the same bytes as the chunks concatenated).
+    """
+
+    def __init__(self, count: int, image_shape: tuple[int, ...], read: Any):
+        self.count, self.image_shape, self.read = int(count), tuple(image_shape), read
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.count, *self.image_shape)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def chunks(self, size: int = CHUNK_IMAGES):
+        for i in range(0, self.count, size):
+            yield self.read(np.arange(i, min(i + size, self.count)))
+
+    def array(self) -> np.ndarray:
+        return self.read(np.arange(self.count))
+
+    def streamed(self, size: int = CHUNK_IMAGES):
+        from oodflow.io import Streamed
+
+        return Streamed(self.shape, np.uint8, self.chunks(size))
+
+    def map(self, fn: Any, image_shape: tuple[int, ...]) -> Images:
+        """The images after ``fn`` (a per-image transform applied to each chunk)."""
+        return Images(self.count, image_shape, lambda pos: fn(self.read(pos)))
+
+
+def _split_reader(
+    source: Source,
+    prepared_dir: str | Path,
+    raw_dir: str | Path | None,
+    size: int | None,
+    threads: int = 1,
+) -> tuple[np.ndarray, tuple[int, ...], Any]:
+    """``(labels, image shape, read)`` of a prepared split, nothing decoded yet: ``read(indices)``
+    returns the images at those source indices (array form: read from the uncompressed ``.npz``
+    without loading the rest; list form: decoded and resized to ``size`` px)."""
+    from oodflow.io import npz_members
+
+    meta, prepared_dir = _prepared(prepared_dir, source.split)
+    if meta.get("form") == "array":
+        path = prepared_dir / f"{source.split}.npz"
+        try:
+            members = npz_members(path)
+            if "x" not in members or "y" not in members:
+                raise FormatError(f"{path}: missing array 'x' or 'y' (has: {', '.join(sorted(members))})")
+            x, y = members["x"], members["y"].block(0, len(members["y"]))
+            read = x.take
+        except FormatError as err:
+            if "compressed" not in str(err):
+                raise
+            arrays = load_npz(path, required={"x": None, "y": 1})  # a compressed npz: loaded whole
+            x, y = arrays["x"], arrays["y"]
+            read = lambda idx: x[idx]  # noqa: E731
+        if y.ndim != 1:
+            raise FormatError(f"{path}: array 'y' has {y.ndim} dimensions, expected 1")
+        return y, tuple(x.shape[1:]), read
+    lines = (prepared_dir / f"{source.split}.tsv").read_text().splitlines()[1:]
+    rows = [line.split("\t") for line in lines]
+    labels = np.array([int(r[1]) if r[1].lstrip("-").isdigit() else -1 for r in rows], dtype=np.int64)
+    if raw_dir is None:
+        raise ValueError(f"{source.dataset}: list-form data needs its raw folder")
+    if size is None:
+        raise ValueError(f"{source.dataset}: list-form data needs the benchmark's image size")
+    return (
+        labels,
+        (size, size, 3),
+        lambda idx: _load_images(Path(raw_dir), [rows[i][0] for i in idx], size, threads),
+    )
+
+
+def read_split_lazy(
+    source: Source,
+    prepared_dir: str | Path,
+    raw_dir: str | Path | None,
+    size: int | None,
+    indices_of: Any = None,
+    threads: int = 1,
+) -> tuple[Images, np.ndarray, dict[str, Any]]:
+    """:func:`_read_split` with the images as :class:`Images` (read when its chunks are)."""
+    labels, shape, read = _split_reader(source, prepared_dir, raw_dir, size, threads)
+    n = len(labels)
+    idx = indices_of(labels) if indices_of else np.arange(n)
+    details = {"source": f"{source.dataset}/{source.split}", "source_indices": _indices(idx, n)}
+    return Images(len(idx), shape, lambda pos: read(idx[pos])), labels[idx].astype(np.int64), details
+
+
 def _read_split(
     source: Source,
     prepared_dir: str | Path,
@@ -124,27 +224,8 @@ def _read_split(
     ``indices_of(labels)`` returns the sorted source indices to keep (all when omitted); list-form
     images are read only for those, at ``size`` px.
     """
-    meta, prepared_dir = _prepared(prepared_dir, source.split)
-    if meta.get("form") == "array":
-        arrays = load_npz(prepared_dir / f"{source.split}.npz", required={"x": None, "y": 1})
-        x, y = arrays["x"], arrays["y"]
-        n = len(y)
-        idx = indices_of(y) if indices_of else np.arange(n)
-        x, y = x[idx], y[idx]
-    else:
-        lines = (prepared_dir / f"{source.split}.tsv").read_text().splitlines()[1:]
-        rows = [line.split("\t") for line in lines]
-        labels = np.array([int(r[1]) if r[1].lstrip("-").isdigit() else -1 for r in rows], dtype=np.int64)
-        n = len(rows)
-        idx = indices_of(labels) if indices_of else np.arange(n)
-        if raw_dir is None:
-            raise ValueError(f"{source.dataset}: list-form data needs its raw folder")
-        if size is None:
-            raise ValueError(f"{source.dataset}: list-form data needs the benchmark's image size")
-        x = _load_images(Path(raw_dir), [rows[i][0] for i in idx], size, threads)
-        y = labels[idx]
-    details = {"source": f"{source.dataset}/{source.split}", "source_indices": _indices(idx, n)}
-    return x, y.astype(np.int64), details
+    images, y, details = read_split_lazy(source, prepared_dir, raw_dir, size, indices_of, threads)
+    return images.array(), y, details
 
 
 def id_splits(
