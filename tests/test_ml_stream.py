@@ -193,3 +193,22 @@ def test_streamed_training_equals_training_on_the_whole_arrays(tmp_path, workers
     )
     for key, value in ref.state_dict().items():
         assert value.numpy().tobytes() == got.state_dict()[key].numpy().tobytes(), key
+
+
+def test_spine_sets_written_from_images_equal_the_whole_array(tmp_path):
+    from oodflow.data import stored
+
+    x, y = _images(70, 8), np.arange(70, dtype=np.int64) % 3
+    calls: list[int] = []
+
+    def read(pos):
+        calls.append(len(pos))
+        return x[pos]
+
+    meta = {"name": "s", "sources": ["fake"], "seed": 0, "num_classes": 3}
+    a = stored.write_set(tmp_path / "a.npz", Images(70, (8, 8, 3), read), y, **meta)
+    b = stored.write_set(tmp_path / "b.npz", x, y, **meta)
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes() and a == b
+    assert calls and max(calls) <= 512
+    with pytest.raises(io.FormatError, match="x has 69 images but y has 70"):
+        stored.write_set(tmp_path / "c.npz", Images(69, (8, 8, 3), read), y, **meta)

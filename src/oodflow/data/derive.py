@@ -10,6 +10,10 @@ recorded in the set's sidecar, so a derived set is reproducible and auditable:
 * OOD and auxiliary sets: the source split, optionally a seeded subset of ``count`` images; every
   image becomes uint8 RGB of the benchmark's size (grey repeated; other sizes resized bilinearly
   after a centre crop to a square), so all sets reach the network identically.
+
+Images are read (decoded, resized) chunk by chunk as a set is written (:class:`Images`,
+:func:`oodflow.data.stored.write_set`), so building a set never holds it whole (Food-101 at
+224 px, the 300K-image pool).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from oodflow.io import FormatError, load_npz, read_json
 from oodflow.seeding import derive_seed
 
 Derived = tuple[np.ndarray, np.ndarray, dict[str, Any]]
+#: A derived set whose images are read when written (:class:`Images`).
+Lazy = tuple["Images", np.ndarray, dict[str, Any]]
 
 
 def _rng(seed: int, name: str) -> np.random.Generator:
@@ -123,6 +129,8 @@ class Images:
     larger than memory is written with :meth:`chunks` (:class:`oodflow.io.Streamed`), peak memory one
     chunk. :meth:`array` materialises it (the same bytes as the chunks concatenated).
     """
+
+    dtype = np.dtype(np.uint8)
 
     def __init__(self, count: int, image_shape: tuple[int, ...], read: Any):
         self.count, self.image_shape, self.read = int(count), tuple(image_shape), read
@@ -237,7 +245,7 @@ def id_splits(
     test_per_class: int | None,
     raw_dir: str | Path | None = None,
     threads: int = 1,
-) -> dict[str, Derived]:
+) -> dict[str, Lazy]:
     """train / val (stratified hold-out of the prepared train split) / test of a catalog benchmark.
 
     ``raw_dir`` is needed for list-form ID data, whose images are read from it at the benchmark's
@@ -253,19 +261,18 @@ def id_splits(
         picked.update(train=train_idx, val=val_idx, n=len(y))
         return np.union1d(train_idx, val_idx)
 
-    x, y, _ = _read_split(train_src, prepared_dir, raw_dir, bench.image_size, hold_out, threads)
-    kept = np.union1d(picked["train"], picked["val"])
+    labels, shape, read = _split_reader(train_src, prepared_dir, raw_dir, bench.image_size, threads)
+    hold_out(labels)
     out = {}
     for split in ("train", "val"):
         idx = picked[split]
-        pos = np.searchsorted(kept, idx)  # rows of x, y (which hold the kept indices in order)
         out[split] = (
-            x[pos],
-            y[pos],
+            Images(len(idx), shape, lambda pos, idx=idx: read(idx[pos])),
+            labels[idx].astype(np.int64),
             {"source": f"{bench.source}/train", "source_indices": _indices(idx, picked["n"])},
         )
     test_rng = _rng(seed, f"{bench.name}/test")
-    out["test"] = _read_split(
+    out["test"] = read_split_lazy(
         test_src,
         prepared_dir,
         raw_dir,
@@ -284,7 +291,7 @@ def ood_set(
     seed: int,
     count: int | None,
     threads: int = 1,
-) -> Derived:
+) -> Lazy:
     """OOD test set ``name`` of a catalog benchmark: labels -1, RGB at the benchmark's size."""
     return _outliers(
         bench,
@@ -305,7 +312,7 @@ def aux_pool(
     seed: int,
     count: int | None,
     threads: int = 1,
-) -> Derived:
+) -> Lazy:
     """The auxiliary outlier pool of a catalog benchmark (e.g. 300K random images for OE)."""
     if bench.aux_source is None:
         raise ValueError(f"benchmark '{bench.name}' has no auxiliary outlier pool")
@@ -314,9 +321,9 @@ def aux_pool(
     )
 
 
-def _outliers(bench, source, key, prepared_dir, raw_dir, seed, count, threads=1) -> Derived:
+def _outliers(bench, source, key, prepared_dir, raw_dir, seed, count, threads=1) -> Lazy:
     rng = _rng(seed, key)
-    x, _, details = _read_split(
+    x, _, details = read_split_lazy(
         source,
         prepared_dir,
         raw_dir,
@@ -324,4 +331,6 @@ def _outliers(bench, source, key, prepared_dir, raw_dir, seed, count, threads=1)
         lambda labels: _subset(len(labels), count, rng),
         threads,
     )
-    return _to_rgb(x, bench.image_size), np.full(len(x), -1, dtype=np.int64), details
+    side = bench.image_size
+    rgb = x.map(lambda chunk: _to_rgb(chunk, side), (side, side, 3))
+    return rgb, np.full(len(x), -1, dtype=np.int64), details
