@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import math
 import re
@@ -203,23 +204,36 @@ def test_multilabel_runtimes_and_memory_are_the_documented_closed_form():
     n_train, n_val = 5717 - 500, 500
     bce = cluster.ml_resources(config, "bce")
     assert bce["runtime"] == math.ceil(2 * 100 * (n_train + n_val / 3) / rate / 60) + 10 == 69
-    # float32 train + val, plus the conversion peak (9 more bytes a value) of the larger set
-    assert bce["mem_mb"] == cluster.BASE_MEM_MB + 1000 * math.ceil(
-        (4 * (n_train + n_val) + 9 * n_train) * side_values / 1e9
+    # streamed: 13 bytes a value of 4 steps of 128 images (above the validation batch of 512), plus
+    # the train + val targets as uint8 and float32 (20 labels); independent of the sets' sizes
+    assert (
+        bce["mem_mb"]
+        == cluster.BASE_MEM_MB
+        + 1000 * math.ceil((13 * 4 * 128 * side_values + 5 * (n_train + n_val) * 20) / 1e9)
+        == 6000
     )
-    # EDGE: an OE batch of 128 beside each ID batch of 128 (cost 2), the 300K-image pool held too
+    # EDGE: an OE batch of 128 beside each ID batch of 128 (cost 2); the 300K-image pool is read per
+    # batch, so it adds one OE batch a step, not the pool (it used to ask for 899 GB)
     edge = cluster.ml_resources(config, "edge", attempt=2)
     assert edge["runtime"] == 2 * (math.ceil(2 * 100 * (n_train * 2 + n_val / 3) / rate / 60) + 10)
-    assert edge["mem_mb"] == cluster.BASE_MEM_MB + 1000 * math.ceil(
-        (4 * (n_train + n_val + 300000) + 9 * 300000) * side_values / 1e9
+    assert (
+        edge["mem_mb"]
+        == cluster.BASE_MEM_MB
+        + 1000 * math.ceil((13 * 4 * 256 * side_values + 5 * (n_train + n_val) * 20) / 1e9)
+        == 7000
     )
-    # extraction: one forward pass over each set; memory of the two largest (ood/svhn 26,032, then 10,000)
+    # the same run on a pool 100 times larger asks for the same memory
+    big = copy.deepcopy(config)
+    big["multilabel"]["benchmark"]["oe_size"] = 30_000_000
+    assert cluster.ml_resources(big, "edge")["mem_mb"] == edge["mem_mb"]
+    # extraction: one forward pass over each set; memory: two batches of 256 converting, and the
+    # largest set's float32 logits + ResNet-50 features (2048 + 20), twice (list and concatenation)
     sets = ("train", "test", "ood/svhn", "ood/lsun", "ood/textures")
     ext = cluster.ml_resources(config, "bce", "extract", sets)
     total = n_train + 5823 + 26032 + 10000 + 5640
     assert ext["runtime"] == math.ceil(2 * total / 3 / rate / 60) + 10
     assert ext["mem_mb"] == cluster.BASE_MEM_MB + 1000 * math.ceil(
-        (4 * 36032 + 9 * 26032) * side_values / 1e9
+        (2 * 13 * 256 * side_values + 8 * 26032 * (2048 + 20)) / 1e9
     )
     assert ext["cpus_per_task"] == cluster.EVAL_CPUS
 

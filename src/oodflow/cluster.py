@@ -66,12 +66,23 @@ Multi-label (rules ml_train, ml_extract, ml_oe_features; :func:`ml_resources`):
   OVERHEAD_MIN``, ``cost = 1 + oe_batch_size / batch_size`` for objectives with an OE batch per step
   (1 for bce), the validation pass every epoch a forward pass.
 * ml_extract / ml_oe_features: one forward pass over every set they cache, as osr_eval.
-* mem_mb = 4000 + ``4 * V_held + 9 * V_largest`` bytes (rounded up to 1000 MB), ``V`` the values
-  (images * side^2 * channels) of the sets: ``multilabel.steps.model_input`` keeps float32 (4 bytes a
-  value) but peaks at 13 bytes a value while it converts one uint8 set (measured with tracemalloc).
-  Training holds train, val and the OE pool; extraction one set at a time, counted as the two
-  largest (the previous one is still referenced while the next converts). Set sizes: the config's
-  ``*_size``, or for ``null`` the catalog split (:data:`ML_SPLIT_SIZES`, :data:`ML_SET_SIZES`).
+* mem_mb: the stored sets are read and converted per batch (:mod:`oodflow.multilabel.stream`), so
+  memory depends on the batches, not on the sets' sizes (the sets' file pages are page cache, which
+  the kernel reclaims)::
+
+      mem_mb = 4000 + CONVERT_BYTES * V * max(HELD_STEPS * (batch_size + oe_batch_size), EVAL_BATCH)
+               + 5 * (n_train + n_val) * C,                           rounded up to 1000 MB (ml_train)
+      mem_mb = 4000 + 2 * CONVERT_BYTES * V * EXTRACT_BATCH
+               + 8 * n_largest * (feature_dim + C),                   rounded up to 1000 MB (extraction)
+
+  with ``V`` = side^2 * channels values an image, ``CONVERT_BYTES`` = 13 bytes a value while
+  ``model_input`` converts a batch (uint8 in, float32 out and its temporaries; tracemalloc),
+  ``HELD_STEPS`` = 4 steps' images alive at once (the loader's next step, the converted batch, its
+  augmented copy and the concatenated ID + OE batch), the validation batch of ``EVAL_BATCH`` = 512,
+  the targets as uint8 and float32 (5 bytes), and per extracted set its float32 logits and features
+  (``feature_dim``: :data:`ML_FEATURE_DIM`), twice (the per-batch list and its concatenation).
+  Set sizes: the config's ``*_size``, or for ``null`` the catalog split (:data:`ML_SPLIT_SIZES`,
+  :data:`ML_SET_SIZES`).
 """
 
 from __future__ import annotations
@@ -306,6 +317,14 @@ ML_SET_SIZES = {
 }
 #: A set not in the tables above (larger than any test set listed).
 ML_DEFAULT_SET_SIZE = 30000
+#: Bytes a value while ``multilabel.stream.model_input`` converts a uint8 batch (tracemalloc peak).
+ML_CONVERT_BYTES = 13
+#: Training steps whose images are alive at once (module docstring).
+ML_HELD_STEPS = 4
+#: Batch sizes of validation (``multilabel.training.predict``) and extraction (``extract``).
+ML_EVAL_BATCH, ML_EXTRACT_BATCH = 512, 256
+#: Penultimate feature width of the multi-label models (a model not listed: the widest).
+ML_FEATURE_DIM = {"resnet50": 2048, "resnet34": 512, "resnet18": 512, "small_cnn": 128}
 
 
 def ml_set_images(config: Mapping[str, Any], name: str) -> int:
@@ -342,15 +361,17 @@ def ml_resources(
             cost += (spec["oe_batch_size"] or spec["batch_size"]) / spec["batch_size"]
             sizes.append(ml_set_images(config, f"oe/{ml['benchmark']['oe_set']}"))
         minutes = gpu_minutes(spec["epochs"] * (sizes[0] * cost + sizes[1] / EVAL_SPEEDUP), rate)
-        held, cpus = sum(sizes), TRAIN_CPUS
+        cpus = TRAIN_CPUS
     else:
         sizes = sorted((ml_set_images(config, s) for s in sets), reverse=True)
         minutes = gpu_minutes(sum(sizes) / EVAL_SPEEDUP, rate)
-        held, cpus = sum(sizes[:2]), EVAL_CPUS
+        cpus = EVAL_CPUS
     per_image = bench.image_size**2 * bench.channels
-    largest = max(sizes, default=0)
-    return {
-        "runtime": minutes * attempt,
-        "mem_mb": _mem_mb((4 * held + 9 * largest) * per_image),
-        "cpus_per_task": cpus,
-    }
+    if job == "train":
+        step = spec["batch_size"] + (spec["oe_batch_size"] or spec["batch_size"] if len(sizes) > 2 else 0)
+        batches = ML_CONVERT_BYTES * per_image * max(ML_HELD_STEPS * step, ML_EVAL_BATCH)
+        nbytes = batches + 5 * (sizes[0] + sizes[1]) * bench.num_labels
+    else:
+        features = ML_FEATURE_DIM.get(spec["model"], max(ML_FEATURE_DIM.values())) + bench.num_labels
+        nbytes = 2 * ML_CONVERT_BYTES * per_image * ML_EXTRACT_BATCH + 8 * max(sizes, default=0) * features
+    return {"runtime": minutes * attempt, "mem_mb": _mem_mb(nbytes), "cpus_per_task": cpus}

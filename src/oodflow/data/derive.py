@@ -10,6 +10,10 @@ recorded in the set's sidecar, so a derived set is reproducible and auditable:
 * OOD and auxiliary sets: the source split, optionally a seeded subset of ``count`` images; every
   image becomes uint8 RGB of the benchmark's size (grey repeated; other sizes resized bilinearly
   after a centre crop to a square), so all sets reach the network identically.
+
+Images are read (decoded, resized) chunk by chunk as a set is written (:class:`Images`,
+:func:`oodflow.data.stored.write_set`), so building a set never holds it whole (Food-101 at
+224 px, the 300K-image pool).
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from oodflow.io import FormatError, load_npz, read_json
 from oodflow.seeding import derive_seed
 
 Derived = tuple[np.ndarray, np.ndarray, dict[str, Any]]
+#: A derived set whose images are read when written (:class:`Images`).
+Lazy = tuple["Images", np.ndarray, dict[str, Any]]
 
 
 def _rng(seed: int, name: str) -> np.random.Generator:
@@ -111,6 +117,108 @@ def _load_images(raw_dir: Path, paths: list[str], size: int, threads: int = 1) -
     return np.stack(images)
 
 
+#: Images decoded (or converted) at a time when a set is built chunk by chunk (:class:`Images`):
+#: 512 images of 256 px RGB are 100 MB.
+CHUNK_IMAGES = 512
+
+
+class Images:
+    """The uint8 images of a derived set, produced in chunks instead of all at once.
+
+    ``read(positions)`` returns the images at ``positions`` (``0..count-1``, in that order); a set
+    larger than memory is written with :meth:`chunks` (:class:`oodflow.io.Streamed`), peak memory one
+    chunk. :meth:`array` materialises it (the same bytes as the chunks concatenated).
+    """
+
+    dtype = np.dtype(np.uint8)
+
+    def __init__(self, count: int, image_shape: tuple[int, ...], read: Any):
+        self.count, self.image_shape, self.read = int(count), tuple(image_shape), read
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.count, *self.image_shape)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def chunks(self, size: int = CHUNK_IMAGES):
+        for i in range(0, self.count, size):
+            yield self.read(np.arange(i, min(i + size, self.count)))
+
+    def array(self) -> np.ndarray:
+        return self.read(np.arange(self.count))
+
+    def streamed(self, size: int = CHUNK_IMAGES):
+        from oodflow.io import Streamed
+
+        return Streamed(self.shape, np.uint8, self.chunks(size))
+
+    def map(self, fn: Any, image_shape: tuple[int, ...]) -> Images:
+        """The images after ``fn`` (a per-image transform applied to each chunk)."""
+        return Images(self.count, image_shape, lambda pos: fn(self.read(pos)))
+
+
+def _split_reader(
+    source: Source,
+    prepared_dir: str | Path,
+    raw_dir: str | Path | None,
+    size: int | None,
+    threads: int = 1,
+) -> tuple[np.ndarray, tuple[int, ...], Any]:
+    """``(labels, image shape, read)`` of a prepared split, nothing decoded yet: ``read(indices)``
+    returns the images at those source indices (array form: read from the uncompressed ``.npz``
+    without loading the rest; list form: decoded and resized to ``size`` px)."""
+    from oodflow.io import npz_members
+
+    meta, prepared_dir = _prepared(prepared_dir, source.split)
+    if meta.get("form") == "array":
+        path = prepared_dir / f"{source.split}.npz"
+        try:
+            members = npz_members(path)
+            if "x" not in members or "y" not in members:
+                raise FormatError(f"{path}: missing array 'x' or 'y' (has: {', '.join(sorted(members))})")
+            x, y = members["x"], members["y"].block(0, len(members["y"]))
+            read = x.take
+        except FormatError as err:
+            if "compressed" not in str(err):
+                raise
+            arrays = load_npz(path, required={"x": None, "y": 1})  # a compressed npz: loaded whole
+            x, y = arrays["x"], arrays["y"]
+            read = lambda idx: x[idx]  # noqa: E731
+        if y.ndim != 1:
+            raise FormatError(f"{path}: array 'y' has {y.ndim} dimensions, expected 1")
+        return y, tuple(x.shape[1:]), read
+    lines = (prepared_dir / f"{source.split}.tsv").read_text().splitlines()[1:]
+    rows = [line.split("\t") for line in lines]
+    labels = np.array([int(r[1]) if r[1].lstrip("-").isdigit() else -1 for r in rows], dtype=np.int64)
+    if raw_dir is None:
+        raise ValueError(f"{source.dataset}: list-form data needs its raw folder")
+    if size is None:
+        raise ValueError(f"{source.dataset}: list-form data needs the benchmark's image size")
+    return (
+        labels,
+        (size, size, 3),
+        lambda idx: _load_images(Path(raw_dir), [rows[i][0] for i in idx], size, threads),
+    )
+
+
+def read_split_lazy(
+    source: Source,
+    prepared_dir: str | Path,
+    raw_dir: str | Path | None,
+    size: int | None,
+    indices_of: Any = None,
+    threads: int = 1,
+) -> tuple[Images, np.ndarray, dict[str, Any]]:
+    """:func:`_read_split` with the images as :class:`Images` (read when its chunks are)."""
+    labels, shape, read = _split_reader(source, prepared_dir, raw_dir, size, threads)
+    n = len(labels)
+    idx = indices_of(labels) if indices_of else np.arange(n)
+    details = {"source": f"{source.dataset}/{source.split}", "source_indices": _indices(idx, n)}
+    return Images(len(idx), shape, lambda pos: read(idx[pos])), labels[idx].astype(np.int64), details
+
+
 def _read_split(
     source: Source,
     prepared_dir: str | Path,
@@ -124,27 +232,8 @@ def _read_split(
     ``indices_of(labels)`` returns the sorted source indices to keep (all when omitted); list-form
     images are read only for those, at ``size`` px.
     """
-    meta, prepared_dir = _prepared(prepared_dir, source.split)
-    if meta.get("form") == "array":
-        arrays = load_npz(prepared_dir / f"{source.split}.npz", required={"x": None, "y": 1})
-        x, y = arrays["x"], arrays["y"]
-        n = len(y)
-        idx = indices_of(y) if indices_of else np.arange(n)
-        x, y = x[idx], y[idx]
-    else:
-        lines = (prepared_dir / f"{source.split}.tsv").read_text().splitlines()[1:]
-        rows = [line.split("\t") for line in lines]
-        labels = np.array([int(r[1]) if r[1].lstrip("-").isdigit() else -1 for r in rows], dtype=np.int64)
-        n = len(rows)
-        idx = indices_of(labels) if indices_of else np.arange(n)
-        if raw_dir is None:
-            raise ValueError(f"{source.dataset}: list-form data needs its raw folder")
-        if size is None:
-            raise ValueError(f"{source.dataset}: list-form data needs the benchmark's image size")
-        x = _load_images(Path(raw_dir), [rows[i][0] for i in idx], size, threads)
-        y = labels[idx]
-    details = {"source": f"{source.dataset}/{source.split}", "source_indices": _indices(idx, n)}
-    return x, y.astype(np.int64), details
+    images, y, details = read_split_lazy(source, prepared_dir, raw_dir, size, indices_of, threads)
+    return images.array(), y, details
 
 
 def id_splits(
@@ -156,7 +245,7 @@ def id_splits(
     test_per_class: int | None,
     raw_dir: str | Path | None = None,
     threads: int = 1,
-) -> dict[str, Derived]:
+) -> dict[str, Lazy]:
     """train / val (stratified hold-out of the prepared train split) / test of a catalog benchmark.
 
     ``raw_dir`` is needed for list-form ID data, whose images are read from it at the benchmark's
@@ -172,19 +261,18 @@ def id_splits(
         picked.update(train=train_idx, val=val_idx, n=len(y))
         return np.union1d(train_idx, val_idx)
 
-    x, y, _ = _read_split(train_src, prepared_dir, raw_dir, bench.image_size, hold_out, threads)
-    kept = np.union1d(picked["train"], picked["val"])
+    labels, shape, read = _split_reader(train_src, prepared_dir, raw_dir, bench.image_size, threads)
+    hold_out(labels)
     out = {}
     for split in ("train", "val"):
         idx = picked[split]
-        pos = np.searchsorted(kept, idx)  # rows of x, y (which hold the kept indices in order)
         out[split] = (
-            x[pos],
-            y[pos],
+            Images(len(idx), shape, lambda pos, idx=idx: read(idx[pos])),
+            labels[idx].astype(np.int64),
             {"source": f"{bench.source}/train", "source_indices": _indices(idx, picked["n"])},
         )
     test_rng = _rng(seed, f"{bench.name}/test")
-    out["test"] = _read_split(
+    out["test"] = read_split_lazy(
         test_src,
         prepared_dir,
         raw_dir,
@@ -203,7 +291,7 @@ def ood_set(
     seed: int,
     count: int | None,
     threads: int = 1,
-) -> Derived:
+) -> Lazy:
     """OOD test set ``name`` of a catalog benchmark: labels -1, RGB at the benchmark's size."""
     return _outliers(
         bench,
@@ -224,7 +312,7 @@ def aux_pool(
     seed: int,
     count: int | None,
     threads: int = 1,
-) -> Derived:
+) -> Lazy:
     """The auxiliary outlier pool of a catalog benchmark (e.g. 300K random images for OE)."""
     if bench.aux_source is None:
         raise ValueError(f"benchmark '{bench.name}' has no auxiliary outlier pool")
@@ -233,9 +321,9 @@ def aux_pool(
     )
 
 
-def _outliers(bench, source, key, prepared_dir, raw_dir, seed, count, threads=1) -> Derived:
+def _outliers(bench, source, key, prepared_dir, raw_dir, seed, count, threads=1) -> Lazy:
     rng = _rng(seed, key)
-    x, _, details = _read_split(
+    x, _, details = read_split_lazy(
         source,
         prepared_dir,
         raw_dir,
@@ -243,4 +331,6 @@ def _outliers(bench, source, key, prepared_dir, raw_dir, seed, count, threads=1)
         lambda labels: _subset(len(labels), count, rng),
         threads,
     )
-    return _to_rgb(x, bench.image_size), np.full(len(x), -1, dtype=np.int64), details
+    side = bench.image_size
+    rgb = x.map(lambda chunk: _to_rgb(chunk, side), (side, side, 3))
+    return rgb, np.full(len(x), -1, dtype=np.int64), details

@@ -61,9 +61,21 @@ def write_set(
     image_shape: tuple[int, ...] | None = None,
     num_classes: int | None = None,
 ) -> dict[str, Any]:
-    """Save a set atomically as ``.npz`` (byte-stable) plus its JSON sidecar; return the sidecar."""
-    validate_set(x, y, str(path), image_shape=image_shape, num_classes=num_classes)
-    save_npz(path, x=x, y=y)
+    """Save a set atomically as ``.npz`` (byte-stable) plus its JSON sidecar; return the sidecar.
+
+    ``x`` may be a :class:`oodflow.data.derive.Images`, written chunk by chunk (its format checked
+    on an empty probe, its count against ``y``)."""
+    from oodflow.data.derive import Images
+
+    if isinstance(x, Images):
+        validate_set(np.zeros((0, *x.image_shape), np.uint8), y[:0], str(path), image_shape=image_shape)
+        validate_set(np.zeros((len(y), 1, 1), np.uint8), y, str(path), num_classes=num_classes)
+        if len(x) != len(y):
+            raise FormatError(f"{path}: x has {len(x)} images but y has {len(y)} labels")
+        save_npz(path, x=x.streamed(), y=y)
+    else:
+        validate_set(x, y, str(path), image_shape=image_shape, num_classes=num_classes)
+        save_npz(path, x=x, y=y)
     labels, counts = np.unique(y, return_counts=True)
     manifest = {
         "name": name,

@@ -4,7 +4,9 @@ The prepared list form (``oodflow.data.catalog``) holds ``<split>.tsv`` rows ``p
 space-separated label indices. ID images are decoded from the raw folder, centre-cropped to a square
 and resized to ``image_size`` (256 px: EDGE's deterministic ``Resize((256, 256))`` differs only in
 that it does not crop); OOD and OE sets go through the spine's derivation (:mod:`oodflow.data.derive`).
-Subsets are seeded by ``(seed, benchmark/set)`` and recorded in the sidecars.
+Every set is decoded chunk by chunk while it is written (:class:`oodflow.data.derive.Images`), so
+building never holds a whole set. Subsets are seeded by ``(seed, benchmark/set)`` and recorded in
+the sidecars.
 """
 
 from __future__ import annotations
@@ -57,12 +59,18 @@ def id_splits(bench, prepared: str, raw: str | None, seed: int, b: dict[str, Any
     test_paths, test_y = read_multilabel_split(prepared, bench.test_split, bench.num_labels)
     test_idx = _subset(len(test_paths), b["test_size"], derive._rng(seed, f"{bench.name}/test"))
     out = {}
+    size = bench.image_size
     for split, split_paths, split_y, idx, src in (
         ("train", paths, y, train_idx, bench.train_split),
         ("val", paths, y, val_idx, bench.train_split),
         ("test", test_paths, test_y, test_idx, bench.test_split),
     ):
-        x = derive._load_images(Path(raw), [split_paths[i] for i in idx], bench.image_size, threads)
+        names = [split_paths[i] for i in idx]
+        x = derive.Images(
+            len(names),
+            (size, size, 3),
+            lambda pos, names=names: derive._load_images(Path(raw), [names[i] for i in pos], size, threads),
+        )
         details = {
             "source": f"{bench.source}/{src}",
             "source_indices": derive._indices(idx, len(split_paths)),
@@ -72,10 +80,12 @@ def id_splits(bench, prepared: str, raw: str | None, seed: int, b: dict[str, Any
 
 
 def outliers(bench, source: Source, key: str, prepared: str, raw: str | None, seed: int, count: int | None,
-             threads: int = 1) -> tuple[np.ndarray, dict[str, Any]]:  # fmt: skip
-    """A seeded subset of ``count`` images of ``source`` as uint8 RGB at the benchmark's size."""
+             threads: int = 1) -> tuple[derive.Images, dict[str, Any]]:  # fmt: skip
+    """A seeded subset of ``count`` images of ``source`` as uint8 RGB at the benchmark's size,
+    decoded (resized) chunk by chunk as they are written."""
     rng = derive._rng(seed, f"{bench.name}/{key}")
-    x, _, details = derive._read_split(
+    x, _, details = derive.read_split_lazy(
         source, prepared, raw, bench.image_size, lambda labels: _subset(len(labels), count, rng), threads
     )
-    return derive._to_rgb(x, bench.image_size), details
+    side = bench.image_size
+    return x.map(lambda chunk: derive._to_rgb(chunk, side), (side, side, 3)), details

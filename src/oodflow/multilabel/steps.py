@@ -17,7 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from oodflow.io import load_npz, save_npz, sha256_file, write_json, write_text
+from oodflow.io import FormatError, load_npz, npz_members, save_npz, sha256_file, write_json, write_text
+from oodflow.multilabel.stream import load_stored, model_input
+
+__all__ = ["load_stored", "model_input"]  # re-exported: the stored sets' loaders
 
 
 def _log(msg: str) -> None:
@@ -101,8 +104,12 @@ def catalog_datasets(config: Mapping[str, Any]) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------ data
-def _write(path: str, x: np.ndarray, y: np.ndarray, meta: dict[str, Any]) -> dict[str, Any]:
-    save_npz(path, x=x, y=y)
+def _write(path: str, x, y: np.ndarray, meta: dict[str, Any]) -> dict[str, Any]:
+    """Save a set (``x`` an array or :class:`oodflow.data.derive.Images`, written chunk by chunk)
+    and its sidecar."""
+    from oodflow.data.derive import Images
+
+    save_npz(path, x=x.streamed() if isinstance(x, Images) else x, y=y)
     entry = {**meta, "count": int(len(x)), "shape": list(x.shape[1:]), "sha256": sha256_file(path)}
     write_json(Path(path).with_suffix(".json"), entry)
     return entry
@@ -175,33 +182,10 @@ def write_manifest(sidecars: Sequence[str], out: str) -> None:
     write_json(out, {"files": {str(Path(p).with_suffix(".npz")): read_json(p) for p in sidecars}})
 
 
-def model_input(x: np.ndarray, bench) -> np.ndarray:
-    """Stored uint8 images -> float32 ``(N, C, H, W)``, ``(v / 255 - mean) / std`` per channel."""
-    x = np.asarray(x)
-    side, ch = bench.image_size, bench.channels
-    if (
-        x.dtype != np.uint8
-        or x.shape[1:3] != (side, side)
-        or (x.ndim == 4 and x.shape[3] != ch)
-        or (x.ndim == 3 and ch != 1)
-    ):
-        raise ValueError(
-            f"{bench.name}: expected uint8 images of {side}x{side}x{ch}, got {x.dtype} {x.shape}"
-        )
-    v = x.astype(np.float32) / np.float32(255.0)
-    v = v[:, None] if x.ndim == 3 else v.transpose(0, 3, 1, 2)
-    mean = np.asarray(bench.mean, np.float32)[None, :, None, None]
-    std = np.asarray(bench.std, np.float32)[None, :, None, None]
-    return np.ascontiguousarray((v - mean) / std, dtype=np.float32)
-
-
 def load_inputs(path: str, bench) -> tuple[np.ndarray, np.ndarray]:
-    arrays = load_npz(path, required={"x": None, "y": 2})
-    if arrays["y"].shape[1] != bench.num_labels:
-        raise ValueError(
-            f"{path}: {arrays['y'].shape[1]} labels, benchmark '{bench.name}' has {bench.num_labels}"
-        )
-    return model_input(arrays["x"], bench), arrays["y"]
+    """The whole set as model-ready float32 (small sets only: jobs read per batch, :func:`load_stored`)."""
+    images, y = load_stored(path, bench)
+    return model_input(images.rows(slice(None)), bench), y
 
 
 # -------------------------------------------------------------------------------------- training
@@ -216,9 +200,12 @@ def train(
     oe_npz: str | None = None,
     threads: int = 1,
     weights: str | None = None,
+    workers: int = 0,
 ) -> None:
     """Train multi-label run ``run`` (resumes from ``checkpoint_path``); ``oe_npz``: the OE pool,
-    ``weights``: the pretrained weights file of a ``pretrained`` model (rule download_weights)."""
+    ``weights``: the pretrained weights file of a ``pretrained`` model (rule download_weights).
+    The stored sets are read per batch (:func:`load_stored`; ``workers`` loader processes), so the
+    job's memory does not grow with them."""
     import torch
 
     from oodflow import checkpoint
@@ -228,14 +215,14 @@ def train(
     configure_determinism(threads)
     device = resolve_device(config["device"])
     bench = ml_benchmark(config)
-    (x_tr, y_tr), (x_val, y_val) = (load_inputs(p, bench) for p in (train_npz, val_npz))
-    oe = torch.from_numpy(load_inputs(oe_npz, bench)[0]) if oe_npz else None
+    (x_tr, y_tr), (x_val, y_val) = (load_stored(p, bench) for p in (train_npz, val_npz))
+    oe = load_stored(oe_npz, bench)[0] if oe_npz else None
     rc = run_config(config, run)
     start = time.perf_counter()
     model, rows = train_ml(
         rc,
-        (torch.from_numpy(x_tr), torch.from_numpy(y_tr.astype(np.float32))),
-        (torch.from_numpy(x_val), torch.from_numpy(y_val.astype(np.float32))),
+        (x_tr, torch.from_numpy(y_tr.astype(np.float32))),
+        (x_val, torch.from_numpy(y_val.astype(np.float32))),
         num_labels=bench.num_labels,
         device=device,
         checkpoint_path=checkpoint_path,
@@ -243,6 +230,7 @@ def train(
         oe=oe,
         log=_log,
         weights=weights,
+        workers=workers,
     )
     _log(f"trained {run} on {device} in {time.perf_counter() - start:.1f} s")
     meta = {"num_classes": bench.num_labels, "in_channels": int(x_tr.shape[1]), "benchmark": bench.name}
@@ -314,7 +302,7 @@ def extract(
     random_eval = config["multilabel"]["benchmark"]["eval_transform"] == "random_train"
     for key, path in data.items():
         start = time.perf_counter()
-        x, y = load_inputs(path, bench)
+        x, y = load_stored(path, bench)
         transform = None
         if random_eval:
             gen = torch.Generator().manual_seed(derive_seed(config["seed"], "ml-eval", run, key))
@@ -403,7 +391,10 @@ def evaluate(
     tail-ID metrics (``tail.j``) and a JSON summary."""
     from oodflow.multilabel.report import metrics_frame, summary, tail_frame
 
-    train_y = load_npz(train_npz, required={"y": 2})["y"]
+    members = npz_members(train_npz)  # the targets only, not the images
+    if "y" not in members:
+        raise FormatError(f"{train_npz}: missing array 'y' (has: {', '.join(sorted(members))})")
+    train_y = members["y"].block(0, len(members["y"]))
     frame = metrics_frame(config, score_files, test_caches)
     tail = tail_frame(config, score_files, test_caches, train_y)
     write_text(csv_out, frame.to_csv(index=False, float_format="%.6f", lineterminator="\n"))

@@ -78,8 +78,15 @@ def train_ml(
     oe: torch.Tensor | None = None,
     log: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr),
     weights: str | Path | None = None,
+    workers: int = 0,
 ) -> tuple[nn.Module, list[dict[str, float]]]:
     """Train ``config["run"]`` on ``train = (x, multi-hot y)``; return (model, per-epoch rows).
+
+    ``x`` (and ``oe``, the validation images) are model-ready float32 ``(N, C, H, W)``: a tensor,
+    or a :class:`oodflow.multilabel.stream.StoredImages` that converts the rows it is indexed with.
+    Each step's ID and OE batch are read by a ``DataLoader`` (``workers`` processes, 0: in this
+    one) in the order drawn from the epoch's generator; augmentation stays here, in that order, so
+    the result does not depend on ``workers``.
 
     ``weights``: the pretrained weights file of a ``pretrained`` model (:func:`oodflow.models.build_model`).
 
@@ -119,16 +126,14 @@ def train_ml(
         torch.manual_seed(derive_seed(seed, "ml-torch", epoch))
         order = torch.randperm(len(x_train), generator=gen)
         oe_order = torch.randperm(len(oe), generator=gen) if objective.uses_oe else None
+        batches = _Steps(x_train, order, bs, oe if objective.uses_oe else None, oe_order, oe_bs)
         model.train()
         total = 0.0
-        for step, i in enumerate(range(0, len(order), bs)):
-            idx = order[i : i + bs]
-            x = x_train[idx]
+        for idx, x, x_oe in batch_loader(batches, workers, derive_seed(seed, "ml-loader", epoch)):
             if run["augment"]:
                 x = augment(x, augment_policy, gen)
             n_in = len(x)
             if objective.uses_oe:
-                x_oe = oe[oe_order[(torch.arange(oe_bs) + step * oe_bs) % len(oe_order)]]
                 if run["augment"]:
                     x_oe = augment(x_oe, augment_policy, gen)
                 x = torch.cat([x, x_oe])
@@ -160,6 +165,43 @@ def train_ml(
     return model.eval(), rows
 
 
+class _Steps(torch.utils.data.Dataset):
+    """Step ``s`` of an epoch: the ID rows ``order[s * bs : (s + 1) * bs]`` and the OE batch
+    ``oe[oe_order[(s * oe_bs + arange(oe_bs)) % len(oe)]]`` (the pool permuted and cycled)."""
+
+    def __init__(self, x, order, bs, oe=None, oe_order=None, oe_bs=0):
+        self.x, self.order, self.bs, self.oe, self.oe_order, self.oe_bs = x, order, bs, oe, oe_order, oe_bs
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.order) / self.bs)
+
+    def __getitem__(self, step: int):
+        idx = self.order[step * self.bs : (step + 1) * self.bs]
+        x_oe = None
+        if self.oe is not None:
+            x_oe = self.oe[self.oe_order[(torch.arange(self.oe_bs) + step * self.oe_bs) % len(self.oe_order)]]
+        return idx, self.x[idx], x_oe
+
+
+def _whole(item):
+    return item
+
+
+def batch_loader(steps: torch.utils.data.Dataset, workers: int, seed: int) -> torch.utils.data.DataLoader:
+    """The steps in order, read by ``workers`` processes (0: in this one), two steps ahead each; the
+    loader's own seed comes from a generator seeded by ``seed``, not from torch's global RNG (which
+    the training draws from)."""
+    return torch.utils.data.DataLoader(
+        steps,
+        batch_size=None,
+        shuffle=False,
+        num_workers=workers,
+        collate_fn=_whole,
+        generator=torch.Generator().manual_seed(seed),
+        **({"prefetch_factor": 2} if workers else {}),
+    )
+
+
 @torch.inference_mode()
 def extract(
     model: nn.Module,
@@ -173,7 +215,8 @@ def extract(
     model.eval()
     logits, feats = [], []
     for i in range(0, len(x), batch_size):
-        batch = torch.from_numpy(np.ascontiguousarray(x[i : i + batch_size]))
+        batch = x[i : i + batch_size]  # a StoredImages converts the rows it reads
+        batch = batch if isinstance(batch, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(batch))
         if transform is not None:
             batch = transform(batch)
         f = model.features(batch.to(device))
