@@ -529,7 +529,7 @@ def scorecard_inputs(wildcards):
 
 
 def checkout_path(path):
-    """A file of the checkout as a rule input: relative to the working directory inside it (a moved
+    """A checkout file as an input of a rule, relative to the working directory inside it (a moved
     checkout reruns nothing), absolute outside (oodflow.report.references.rule_input).
     """
     return rule_input(path)
