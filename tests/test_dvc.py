@@ -22,7 +22,7 @@ needs_tools = pytest.mark.skipif(
 )
 
 
-def _run(cmd, cwd, env=None, check=True, timeout=600):
+def _run(cmd, cwd, env=None, check=True, timeout=1800):  # generous: CPU may be shared
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(

@@ -193,4 +193,5 @@ def test_paper_report_runs_end_to_end_on_fake_data(tmp_path):
     plan = snakemake(work, *mtime, "--configfile", str(config), "--dry-run", cores=1).stdout
     jobs = set(re.findall(r"^rule (\w+):", plan, flags=re.M))
     other = {"tables", "figures", "data_manifest", "data_samples", "cross_paper", "scorecard", "provenance"}
+    other |= {"headline_spine"}
     assert jobs <= {"all", *other}, jobs
