@@ -47,3 +47,11 @@ rule all:
     default_target: True
     input:
         final_outputs(),
+
+
+# What a paper's DVC stage builds (papers/dvc.yaml, docs/dvc.md): everything this config writes into
+# its own results folders, without the scorecard of all folders (results/summary, the default stage's).
+rule config_results:
+    input:
+        [p for p in final_outputs() if p not in summary_outputs()],
+        [f"results/{folder}/provenance.json" for folder in config_parts()],

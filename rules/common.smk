@@ -11,6 +11,7 @@ from oodflow import config as oodflow_config
 from oodflow import provenance as oodflow_provenance
 from oodflow.report import claims as oodflow_claims
 from oodflow.report import claims_data as oodflow_claims_data
+from oodflow.report import headline as oodflow_headline
 from oodflow.data import BENCHMARKS
 from oodflow.data.benchmarks import Source
 from oodflow.data.catalog import DATASETS
@@ -190,7 +191,17 @@ def final_outputs():
         *osr_outputs(),
         *multilabel_outputs(),
         *table_pages(),
+        *headline_outputs(),
         *summary_outputs(),
+    ]
+
+
+def headline_outputs():
+    """The headline metrics of every results folder of this config (rules headline_<part>)."""
+    return [
+        path
+        for folder, part in config_parts().items()
+        for path in oodflow_headline.paths(config, part, folder)
     ]
 
 

@@ -222,3 +222,24 @@ rule scorecard:
     threads: 1
     script:
         "../scripts/scorecard.py"
+
+
+# A few numbers per run (ID accuracy or mAP, mean AUROC and FPR@95 of its primary score) for
+# `dvc metrics show` and `dvc exp show` (oodflow.report.headline); the long table stays metrics.csv.
+for _folder, _part in config_parts().items():
+
+    rule:
+        name:
+            f"headline_{_part}"
+        input:
+            f"results/{_folder}/tables/metrics.csv",
+        output:
+            oodflow_headline.paths(config, _part, _folder),
+        log:
+            f"logs/report/headline_{_folder}.log",
+        localrule: True
+        params:
+            part=_part,
+            primaries=canonical(oodflow_headline.primaries(config, _part)),
+        script:
+            "../scripts/headline.py"

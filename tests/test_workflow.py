@@ -175,10 +175,11 @@ def test_ood_draw_protocol_reuses_scores_and_records_subsets(tiny_run, tmp_path)
     path = tmp_path / "draws.yaml"
     path.write_text(yaml.safe_dump(config))
     plan = snakemake(tiny_run, "--configfile", str(path), "--dry-run").stdout
-    # the metrics and what is made of them (tables with their HTML pages, the scorecard), nothing else
+    # the metrics and what is made of them (tables with their HTML pages, headline, scorecard), nothing else
     assert set(re.findall(r"^(?:local)?rule (\w+):", plan, flags=re.MULTILINE)) == {
         "evaluate",
         "tables",
+        "headline_spine",
         "scorecard",
         "all",
     }
@@ -276,8 +277,12 @@ def test_dvc_repro_push_pull_round_trip(tiny_run, tmp_path):
         "results/mnist5k/gan",
         "results/mnist5k-ml",
         "results/osr",
+        "results/report/mnist5k-ml",
+        "results/report/osr",
     }
     stage["stages"]["mnist5k"]["outs"] = kept
+    for section in ("metrics", "plots"):  # top level: files inside the outs
+        stage[section] = [p for p in stage[section] if (tiny_run / p).exists()]
     (repo / "dvc.yaml").write_text(yaml.safe_dump(stage, sort_keys=False))
     shutil.copytree(tiny_run / "results", repo / "results")  # as if snakemake had just run here
     shutil.copytree(
@@ -297,7 +302,8 @@ def test_dvc_repro_push_pull_round_trip(tiny_run, tmp_path):
     out = sh("dvc", "repro")
     assert "Nothing to be done" in out  # snakemake found everything up to date: no retraining
     assert model.stat().st_mtime_ns == before
-    assert "AUROC" in sh("dvc", "metrics", "show")
+    shown = sh("dvc", "metrics", "show")
+    assert "results/mnist5k/headline/tiny.json" in shown and "AUROC" in shown, shown
 
     sh("dvc", "remote", "add", "-d", "store", str(tmp_path / "store"))
     sh("dvc", "push")
