@@ -238,6 +238,9 @@ for _folder, _part in config_parts().items():
         log:
             f"logs/report/headline_{_folder}.log",
         localrule: True
+        conda:
+            "../envs/oodflow.yaml"
+        threads: 1
         params:
             part=_part,
             primaries=canonical(oodflow_headline.primaries(config, _part)),
