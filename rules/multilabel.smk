@@ -188,9 +188,13 @@ if ML is not None:
                     f"data_{c}": f"{ML_OUT}/data/{v}.npz"
                     for c, v in ML_CANDIDATES.items()
                 },
+                **(
+                    {}
+                    if ML_SEL["trained"]
+                    else weights_input(ML["runs"][ML_SEL["run"]])
+                ),
                 data_train=f"{ML_OUT}/data/train.npz",
                 # the model at initialisation reads the pretrained weights (if it has any)
-                **({} if ML_SEL["trained"] else weights_input(ML["runs"][ML_SEL["run"]])),
             output:
                 **{
                     f"cache_{c}": f"{ML_OUT}/oe_selection/{v}.npz"

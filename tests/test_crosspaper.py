@@ -55,8 +55,14 @@ def test_ranking_figure_draws_an_interval_that_misses_its_point(tmp_path):
     """A percentile bootstrap interval may lie wholly on one side of the mean (a toy benchmark with
     ties): the figure draws it from its bounds instead of failing on a negative error bar."""
     frame = pd.DataFrame(
-        {"run": ["a", "b"], "paper": ["p", "q"], "score": ["msp", "msp"], "AUROC": [0.50, 0.70],
-         "AUROC_lo": [0.52, 0.60], "AUROC_hi": [0.60, 0.80]}  # fmt: skip
+        {
+            "run": ["a", "b"],
+            "paper": ["p", "q"],
+            "score": ["msp", "msp"],
+            "AUROC": [0.50, 0.70],
+            "AUROC_lo": [0.52, 0.60],
+            "AUROC_hi": [0.60, 0.80],
+        }  # fmt: skip
     )
     crosspaper.ranking_figure(frame, str(tmp_path / "r.png"), "bench", dpi=40)
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
