@@ -115,10 +115,19 @@ def test_lock_check_fails_on_a_stale_lock(tmp_path):
     assert "dvc.lock is stale" in stale.stderr and "copy: changed deps: in.txt modified" in stale.stderr
     assert "params.yaml n modified" in stale.stderr
     _run(["dvc", "repro"], repo)  # reproduced: fresh again, until an output differs from the lock
-    assert _run([sys.executable, CHECK], repo, check=False).returncode == 0
+    record = ["--machine", str(tmp_path / "lock_machine.json")]
+    assert _run([sys.executable, CHECK, *record, "--record"], repo, check=False).returncode == 0
+    assert _run([sys.executable, CHECK, *record], repo, check=False).returncode == 0
     (repo / "out.txt").write_text("other bytes\n")
-    stale = _run([sys.executable, CHECK], repo, check=False)
+    stale = _run([sys.executable, CHECK, *record], repo, check=False)  # on the lock's machine: an error
     assert stale.returncode == 1 and "copy: changed outs: out.txt modified" in stale.stderr
+    # on another kind of CPU other output bytes are a warning (float kernels differ), deps never are
+    other = json.loads((tmp_path / "lock_machine.json").read_text()) | {"cpu": "another CPU"}
+    (tmp_path / "lock_machine.json").write_text(json.dumps(other))
+    warned = _run([sys.executable, CHECK, *record], repo, check=False)
+    assert warned.returncode == 0 and "WARNING" in warned.stderr and "out.txt modified" in warned.stderr
+    (repo / "params.yaml").write_text("n: 3\n")
+    assert _run([sys.executable, CHECK, *record], repo, check=False).returncode == 1
 
 
 # --------------------------------------------------------------- a paper stage end to end (slow)
