@@ -126,8 +126,14 @@ def test_lock_check_fails_on_a_stale_lock(tmp_path):
     (tmp_path / "lock_machine.json").write_text(json.dumps(other))
     warned = _run([sys.executable, CHECK, *record], repo, check=False)
     assert warned.returncode == 0 and "WARNING" in warned.stderr and "out.txt modified" in warned.stderr
+    # a clean clone (.ci/run: --deps-only): missing or other outputs are not compared, deps and params are
+    (repo / "out.txt").unlink()
+    clone = _run([sys.executable, CHECK, "--deps-only", *record], repo, check=False)
+    assert clone.returncode == 0 and "matches the dependencies and params" in clone.stdout
     (repo / "params.yaml").write_text("n: 3\n")
     assert _run([sys.executable, CHECK, *record], repo, check=False).returncode == 1
+    stale = _run([sys.executable, CHECK, "--deps-only", *record], repo, check=False)
+    assert stale.returncode == 1 and "params.yaml n modified" in stale.stderr and "out.txt" not in stale.stderr
 
 
 # --------------------------------------------------------------- a paper stage end to end (slow)
