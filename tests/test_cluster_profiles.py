@@ -157,7 +157,7 @@ def test_osr_method_costs_match_a_flop_count_of_one_training_step():
 def test_osr_runtimes_are_the_documented_closed_form():
     config = paper("osr_f1")
     rate = 2005.7 * 327.6 / 164.6
-    # SVHN F1 trial 0: 6 known classes of 73,257 / 10 training images each; DIAS 8.5, 200 epochs
+    # SVHN F1 trial 0: 6 known classes of 73,257 / 10 training images each; DIAS 8.4, 200 epochs
     n = cluster.osr_images(config, "svhn", "F1", 0)
     assert n == {
         "train": math.ceil(6 * 7325.7),
@@ -165,13 +165,18 @@ def test_osr_runtimes_are_the_documented_closed_form():
         "unknown": math.ceil(4 * 2603.2),
     }
     dias = cluster.osr_resources(config, "svhn", "F1", 0, "dias")
-    assert dias["runtime"] == math.ceil(2 * 200 * 43955 * 8.5 / rate / 60) + 10 == 634
+    assert dias["runtime"] == math.ceil(2 * 200 * 43955 * 8.4 / rate / 60) + 10 == 627
     assert dias["cpus_per_task"] == cluster.TRAIN_CPUS
     # uint8 + float32 train: 5 bytes x 70,0xx images x 3,072 values = 1.08 GB -> 2,000 MB over the base
     assert dias["mem_mb"] == cluster.BASE_MEM_MB + 1000 * math.ceil(5 * sum(n.values()) * 3072 / 1e9) == 6000
     assert (
         cluster.osr_resources(config, "svhn", "F1", 0, "softmax")["runtime"]
         == math.ceil(2 * 200 * 43955 / rate / 60) + 10
+    )
+    # ARPL trains on its own recipe (osr.recipes: 100 epochs), and is priced so
+    assert config["osr"]["recipes"] == {"arpl": "arpl"}
+    assert cluster.osr_resources(config, "svhn", "F1", 0, "arpl")["runtime"] == (
+        math.ceil(2 * 100 * 43955 / rate / 60) + 10
     )
     # CIFAR+50: 4 known CIFAR-10 classes; the unknowns are 50 CIFAR-100 classes x 100 test images
     assert cluster.osr_images(config, "cifar_plus50", "F1", 0) == {
@@ -256,7 +261,7 @@ def test_multilabel_embedded_sizes_come_from_the_config():
 @pytest.mark.parametrize(
     ("config", "rule", "wildcards", "runtime"),
     [
-        ("osr_f1", "osr_train", "family=F1, osr_ds=svhn, trial=0, osr_method=dias", "634"),
+        ("osr_f1", "osr_train", "family=F1, osr_ds=svhn, trial=0, osr_method=dias", "627"),
         ("edge_voc2012", "ml_train", "mlrun=bce", "69"),
     ],
 )

@@ -133,7 +133,8 @@ def test_lock_check_fails_on_a_stale_lock(tmp_path):
     (repo / "params.yaml").write_text("n: 3\n")
     assert _run([sys.executable, CHECK, *record], repo, check=False).returncode == 1
     stale = _run([sys.executable, CHECK, "--deps-only", *record], repo, check=False)
-    assert stale.returncode == 1 and "params.yaml n modified" in stale.stderr and "out.txt" not in stale.stderr
+    assert stale.returncode == 1 and "params.yaml n modified" in stale.stderr
+    assert "out.txt" not in stale.stderr
 
 
 # --------------------------------------------------------------- a paper stage end to end (slow)

@@ -40,12 +40,13 @@ trial, method):
 
   - softmax, ARPL: 3 C -> 1 (the reciprocal points are negligible);
   - ARPL+CS, two passes over the training set per epoch (ARPL's ``osr.py``): the ``confusing`` pass
-    per batch: D step ``G + 6 D``; G step ``3 G + 3 D + 3 C`` (fakes through D and the classifier,
-    backward into G); classifier step ``G + 6 C`` (real and fake batch) -> 9 C + 5 G + 9 D = 15.3 C;
-    then the plain ARPL pass 3 C; together 18.3 C -> 6.1;
-  - DIAS, two passes over the training set per epoch: the ``gan`` pass as ARPL+CS's first (15.3 C), the
+    per batch: D step ``G + 6 D``; G step ``2 G + 3 D + 3 C`` (the D step's fakes, ``reuse_fakes``,
+    through D and the classifier, backward into G); classifier step ``G + 6 C`` (real and fake batch)
+    -> 9 C + 4 G + 9 D = 14.9 C; then the plain ARPL pass 3 C; together 17.9 C -> 6.0 (``reuse_fakes:
+    false`` draws the G step's fakes anew: one G more, 6.1);
+  - DIAS, two passes over the training set per epoch: the ``gan`` pass as ARPL+CS's first (14.9 C), the
     ``copycat`` pass: copycat step 3 C + the classifier's features 1 C, classifier step the copycat's
-    features 1 C + ``3 (0.65 + 0.13) C`` for the hard fakes + 3 C -> 10.3 C; together 25.6 C -> 8.5.
+    features 1 C + ``3 (0.65 + 0.13) C`` for the hard fakes + 3 C -> 10.3 C; together 25.2 C -> 8.4.
 
   (A FLOP count of one step of each method agrees within 1 %: tests/test_cluster_profiles.py.)
 * runtime = ``ceil(SAFETY * epochs * n_train * cost / rate / 60) + OVERHEAD_MIN`` (osr_train) and
@@ -250,7 +251,7 @@ def eval_resources(config: Mapping[str, Any], attempt: int = 1) -> dict:
 
 # ----------------------------------------------------------------------------- open-set recognition
 #: One training epoch of an OSR method in softmax epochs (module docstring: passes per batch).
-OSR_METHOD_COST = {"softmax": 1.0, "arpl": 1.0, "arpl_cs": 6.1, "dias": 8.5}
+OSR_METHOD_COST = {"softmax": 1.0, "arpl": 1.0, "arpl_cs": 6.0, "dias": 8.4}
 #: (classes, train images, test images) of the OSR sources' prepared splits (Tiny-ImageNet: val).
 OSR_SPLIT_SIZES = {
     "mnist": (10, 60000, 10000),
@@ -287,8 +288,11 @@ def osr_resources(
     job: str = "train", attempt: int = 1,
 ) -> dict:  # fmt: skip
     """``runtime``, ``mem_mb``, ``cpus_per_task`` of rule osr_train (``job="train"``) or osr_eval
-    (``"eval"``) for one (dataset, family, trial, method); runtime times ``attempt``."""
-    train = config["osr"]["train"]
+    (``"eval"``) for one (dataset, family, trial, method); runtime times ``attempt``. The epochs are
+    the method's own (``osr.recipes``: ARPL's 100-epoch recipe is priced at 100 epochs)."""
+    from oodflow.osr.workflow import run_config
+
+    train = run_config(config, dataset, family, trial, method)["train"]
     n = osr_images(config, dataset, family, trial)
     rate = images_per_s("classifier32", train["img_size"])
     if job == "train":
