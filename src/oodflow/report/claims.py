@@ -32,9 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from oodflow import yamlfile
 from oodflow.io import FormatError
 
 PARTS = ("spine", "multilabel", "osr")
@@ -171,14 +169,10 @@ def parse_claims(raw: Any, where: str = "claims") -> tuple[dict[str, str], list[
 
 
 def load_claims(path: str | Path) -> tuple[dict[str, str], list[Claim]]:
+    from oodflow.report.references import read_yaml
+
     path = Path(path)
-    if not path.is_file():
-        raise FormatError(f"{path}: claims registry not found")
-    try:
-        raw = yamlfile.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise FormatError(f"{path}: not valid YAML ({err})") from None
-    return parse_claims(raw, str(path))
+    return parse_claims(read_yaml(path, "claims registry"), str(path))
 
 
 # ---------------------------------------------------------------------------------- statistics

@@ -107,13 +107,17 @@ def parse_reference(raw: Any, ood_sets: Iterable[str], where: str = "reference")
     return {"source": top["source"].strip(), "notes": notes.strip(), "accuracy": accuracy, "metrics": metrics}
 
 
+def read_yaml(path: Path, what: str) -> Any:
+    """The parsed YAML of a registry file; a missing file or bad YAML is a FormatError naming it."""
+    if not path.is_file():
+        raise FormatError(f"{path}: {what} not found")
+    try:
+        return yamlfile.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise FormatError(f"{path}: not valid YAML ({err})") from None
+
+
 def load_reference(path: str | Path, ood_sets: Iterable[str]) -> dict[str, Any]:
     """Read and validate a reference file (relative paths start at the repository root)."""
     path = resolve(path)
-    if not path.is_file():
-        raise FormatError(f"{path}: reference file not found")
-    try:
-        raw = yamlfile.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise FormatError(f"{path}: not valid YAML ({err})") from None
-    return parse_reference(raw, ood_sets, where=str(path))
+    return parse_reference(read_yaml(path, "reference file"), ood_sets, where=str(path))

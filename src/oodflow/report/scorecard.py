@@ -29,9 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from oodflow import yamlfile
 from oodflow.io import FormatError
 
 SCALES = ("paper",)
@@ -148,14 +145,10 @@ def parse_scorecard(raw: Any, where: str = "scorecard") -> tuple[dict[str, str],
 
 
 def load_scorecard(path: str | Path) -> tuple[dict[str, str], list[Entry]]:
+    from oodflow.report.references import read_yaml
+
     path = Path(path)
-    if not path.is_file():
-        raise FormatError(f"{path}: scorecard reference file not found")
-    try:
-        raw = yamlfile.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise FormatError(f"{path}: not valid YAML ({err})") from None
-    return parse_scorecard(raw, str(path))
+    return parse_scorecard(read_yaml(path, "scorecard reference file"), str(path))
 
 
 def read_metrics(path: str | Path) -> list[dict[str, str]]:
